@@ -1,0 +1,46 @@
+"""Progress reporting and cancellation for long work (detect, train, prune, phantoms).
+
+Core functions take an optional ``progress`` callback ``progress(stage, done, total)``.
+The CLI connects it to tqdm (:func:`tqdm_progress`), the widgets to napari's progress
+and a Cancel button: to cancel, the callback raises :class:`Cancelled`, which the core
+lets through after cleaning up (no half-written files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+
+class Cancelled(Exception):
+    """Raised from a progress callback to stop the job at its next report."""
+
+
+class ProgressCallback(Protocol):
+    def __call__(self, stage: str, done: int, total: int) -> None: ...
+
+
+def no_progress(stage: str, done: int, total: int) -> None:
+    """The default callback: reports nothing, never cancels."""
+
+
+def tqdm_progress(disable: bool = False) -> Callable[[str, int, int], None]:
+    """A callback that shows one tqdm bar per stage on stderr (CLI use)."""
+    from tqdm.auto import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            bar = bars[stage] = tqdm(total=total, desc=stage, disable=disable, leave=True,
+                                     dynamic_ncols=True)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return report
