@@ -30,7 +30,8 @@ class Volume:
     ):
         data = np.asarray(data)
         if data.ndim != 3:
-            raise ValueError(f"a volume must be a 3D array, got {data.ndim}D with shape {data.shape}")
+            raise ValueError(
+                f"a volume must be a 3D array, got {data.ndim}D with shape {data.shape}")
         if data.size == 0:
             raise ValueError(f"a volume must not be empty, got shape {data.shape}")
         if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
@@ -43,7 +44,8 @@ class Volume:
         spacing = np.array(spacing, dtype=np.float64).reshape(-1)
         origin = np.array(origin, dtype=np.float64).reshape(-1)
         if spacing.shape != (3,) or not np.all(np.isfinite(spacing)) or np.any(spacing <= 0):
-            raise ValueError(f"spacing must be 3 positive finite values (mm), got {spacing.tolist()}")
+            raise ValueError(
+                f"spacing must be 3 positive finite values (mm), got {spacing.tolist()}")
         if origin.shape != (3,) or not np.all(np.isfinite(origin)):
             raise ValueError(f"origin must be 3 finite values (mm), got {origin.tolist()}")
         spacing.setflags(write=False)

@@ -1,0 +1,54 @@
+"""napari sample-data contribution: phantom cases shipped in the package, with their
+ground-truth box and valve mesh (File > Open Sample > napari-msdl)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from napari_msdl._napari.layers import (
+    LayerTuple,
+    cut_layer,
+    mesh_layer,
+    pose_layers,
+    slice_positions,
+    volume_layer,
+)
+
+
+def sample_dataset_path() -> Path:
+    """The folder of the bundled sample dataset (a dataset in DESIGN.md's format)."""
+    return Path(str(resources.files("napari_msdl") / "sample_data"))
+
+
+def sample_layers(index: int = 0) -> list[LayerTuple]:
+    """Layers of bundled sample case ``index``: the volume, its true box (edges, axes and
+    2D cut) and its true valve mesh (surface and 2D cut)."""
+    from napari_msdl.training.datasets import Dataset
+
+    dataset = Dataset.open(sample_dataset_path())
+    if not 0 <= index < len(dataset):
+        raise ValueError(f"sample index must be in 0..{len(dataset) - 1}, got {index}")
+    case = dataset.cases[index]
+    volume = case.load_volume()
+    layers = [volume_layer(volume, name=case.id)]
+    if case.mesh is not None:
+        mesh = case.load_mesh()
+        layers.append(mesh_layer(mesh, name="true mesh", colormap="red", visible=False))
+        layers.append(cut_layer(mesh, slice_positions(volume, 0), 0, name="true mesh (2D cut)",
+                                color="red"))
+    if case.pose is not None:
+        layers.extend(pose_layers(case.pose, volume, name="true box", color="yellow"))
+    return layers
+
+
+def sample_0() -> list[LayerTuple]:
+    return sample_layers(0)
+
+
+def sample_1() -> list[LayerTuple]:
+    return sample_layers(1)
+
+
+def sample_2() -> list[LayerTuple]:
+    return sample_layers(2)

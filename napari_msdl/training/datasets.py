@@ -1,0 +1,245 @@
+"""Datasets: the one reader and writer of DESIGN.md's dataset folders.
+
+```
+DATASET/
+  dataset.json   {"name": ..., "cases": [{"id": ..., "image": "images/ID.nii.gz",
+                   "pose": {"center": [...], "angles": [...], "size": [...]},
+                   "mesh": "meshes/ID.ply"}, ...]}
+  images/ meshes/
+```
+Paths in the manifest are relative to the folder. ``pose`` and ``mesh`` are optional per
+case. Every write (an image, a mesh, the manifest) is atomic, and the manifest is rewritten
+after each added case, so an interrupted writer leaves a valid, shorter dataset and an
+existing manifest is never corrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from napari_msdl._io import atomic_path, write_text_atomic
+from napari_msdl.geometry import Pose
+
+if TYPE_CHECKING:
+    import trimesh
+
+    from napari_msdl.volume import Volume
+
+MANIFEST = "dataset.json"
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_case_id(case_id: str) -> str:
+    """Case ids become file names: letters, digits, '.', '_' and '-' only."""
+    if not isinstance(case_id, str) or not _ID_PATTERN.match(case_id):
+        raise ValueError(f"case id must be letters, digits, '.', '_' or '-', got {case_id!r}")
+    return case_id
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case of a dataset: its image, and optionally its pose and mesh."""
+
+    id: str
+    image: Path
+    pose: Pose | None = None
+    mesh: Path | None = None
+
+    def load_volume(self) -> Volume:
+        """Read the case's image."""
+        from napari_msdl.volume import load_volume
+
+        return load_volume(self.image)
+
+    def load_mesh(self) -> trimesh.Trimesh:
+        """Read the case's mesh (physical mm); ``ValueError`` if the case has none."""
+        if self.mesh is None:
+            raise ValueError(f"case {self.id!r} has no mesh")
+        return load_mesh(self.mesh)
+
+    def to_entry(self, root: Path) -> dict[str, Any]:
+        """The manifest entry, paths relative to ``root``."""
+        entry: dict[str, Any] = {"id": self.id, "image": _relative(self.image, root)}
+        if self.pose is not None:
+            entry["pose"] = self.pose.to_dict()
+        if self.mesh is not None:
+            entry["mesh"] = _relative(self.mesh, root)
+        return entry
+
+
+def load_mesh(path: str | Path) -> trimesh.Trimesh:
+    """Read a mesh file (PLY/STL/OBJ) without merging or reordering vertices."""
+    import trimesh
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mesh file not found: {path}")
+    try:
+        mesh = trimesh.load(path, force="mesh", process=False)
+    except Exception as e:  # trimesh raises many types for bad files
+        raise ValueError(f"{path}: cannot read mesh: {e}") from e
+    if len(mesh.vertices) == 0:
+        raise ValueError(f"{path}: mesh has no vertices")
+    return mesh
+
+
+def save_mesh(mesh: trimesh.Trimesh, path: str | Path) -> None:
+    """Write a mesh atomically; the format follows the extension (.ply, .stl, .obj)."""
+    path = Path(path)
+    kind = path.suffix.lower().lstrip(".")
+    if kind not in ("ply", "stl", "obj"):
+        raise ValueError(f"{path}: mesh files must end in .ply, .stl or .obj")
+    with atomic_path(path) as tmp:
+        mesh.export(tmp, file_type=kind)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@dataclass
+class Dataset:
+    """A dataset folder: ``Dataset.open(root)`` reads and validates its manifest."""
+
+    root: Path
+    name: str
+    cases: list[Case] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+    def __iter__(self) -> Iterator[Case]:
+        return iter(self.cases)
+
+    def __getitem__(self, case_id: str) -> Case:
+        for case in self.cases:
+            if case.id == case_id:
+                return case
+        raise KeyError(f"no case {case_id!r} in dataset {self.root}")
+
+    @property
+    def annotated(self) -> list[Case]:
+        """Cases that have a pose."""
+        return [c for c in self.cases if c.pose is not None]
+
+    @classmethod
+    def open(cls, root: str | Path, check_files: bool = True) -> Dataset:
+        """Read ``root/dataset.json``; clear errors for a missing folder, manifest or file."""
+        root = Path(root)
+        manifest = root / MANIFEST
+        if not root.is_dir():
+            raise NotADirectoryError(f"dataset folder not found: {root}")
+        if not manifest.is_file():
+            raise FileNotFoundError(f"{root} is not a dataset: it has no {MANIFEST}")
+        try:
+            doc = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{manifest}: not valid JSON: {e}") from e
+        if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
+            raise ValueError(f"{manifest}: expected an object with a 'cases' list")
+        cases, seen = [], set()
+        for n, entry in enumerate(doc["cases"]):
+            where = f"{manifest}: case {n}"
+            if not isinstance(entry, dict) or "id" not in entry or "image" not in entry:
+                raise ValueError(f"{where}: every case needs an 'id' and an 'image'")
+            case_id = check_case_id(str(entry["id"]))
+            if case_id in seen:
+                raise ValueError(f"{where}: duplicate case id {case_id!r}")
+            seen.add(case_id)
+            image = root / entry["image"]
+            mesh = root / entry["mesh"] if entry.get("mesh") else None
+            try:
+                pose = Pose.from_dict(entry["pose"]) if entry.get("pose") else None
+            except ValueError as e:
+                raise ValueError(f"{where} ({case_id}): bad pose: {e}") from e
+            if check_files:
+                for kind, path in (("image", image), ("mesh", mesh)):
+                    if path is not None and not path.exists():
+                        raise FileNotFoundError(f"{where} ({case_id}): {kind} file missing: {path}")
+            cases.append(Case(id=case_id, image=image, pose=pose, mesh=mesh))
+        return cls(root=root, name=str(doc.get("name", root.name)), cases=cases)
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {"name": self.name, "cases": [c.to_entry(self.root) for c in self.cases]}
+
+    def save_manifest(self) -> None:
+        """Rewrite ``dataset.json`` atomically."""
+        write_text_atomic(self.root / MANIFEST, json.dumps(self.to_manifest(), indent=1) + "\n")
+
+    def split(self, val_ids: list[str] | None = None, val_fraction: float = 0.2,
+              seed: int = 0) -> tuple[list[Case], list[Case]]:
+        """Split annotated cases by case id (never by patch): given ids, or a seeded fraction."""
+        import numpy as np
+
+        cases = self.annotated
+        if val_ids is not None:
+            unknown = set(val_ids) - {c.id for c in cases}
+            if unknown:
+                raise ValueError(f"validation ids not among the annotated cases: {sorted(unknown)}")
+            val = [c for c in cases if c.id in set(val_ids)]
+        else:
+            if len(cases) < 2:
+                raise ValueError(f"need at least 2 annotated cases to split, got {len(cases)}")
+            order = np.random.default_rng(seed).permutation(len(cases))
+            n_val = min(len(cases) - 1, max(1, round(val_fraction * len(cases))))
+            val = [cases[i] for i in sorted(order[:n_val])]
+        val_set = {c.id for c in val}
+        return [c for c in cases if c.id not in val_set], val
+
+
+def create_dataset(root: str | Path, name: str | None = None, exist_ok: bool = False) -> Dataset:
+    """Start a dataset folder (or open an existing one when ``exist_ok``)."""
+    root = Path(root)
+    if (root / MANIFEST).exists():
+        if not exist_ok:
+            raise FileExistsError(f"{root} already holds a dataset; choose another folder")
+        return Dataset.open(root)
+    root.mkdir(parents=True, exist_ok=True)
+    ds = Dataset(root=root, name=name or root.name)
+    ds.save_manifest()
+    return ds
+
+
+def put_case(dataset: Dataset, case_id: str, volume: Volume | None = None,
+             pose: Pose | None = None, mesh: trimesh.Trimesh | None = None,
+             image_ext: str = ".nii.gz", mesh_ext: str = ".ply") -> Case:
+    """Add a case to a dataset, or update it, writing its files and then the manifest.
+
+    Files are written atomically first; the manifest is rewritten last, so a failure at any
+    point leaves the previous dataset intact. Updating a case without a ``volume`` keeps its
+    image; other cases are never touched.
+    """
+    from napari_msdl.volume import save_volume
+
+    check_case_id(case_id)
+    root = dataset.root
+    existing = next((c for c in dataset.cases if c.id == case_id), None)
+    if volume is not None:
+        image = root / "images" / f"{case_id}{image_ext}"
+        save_volume(volume, image)
+    elif existing is not None:
+        image = existing.image
+    else:
+        raise ValueError(f"new case {case_id!r} needs a volume")
+    mesh_path = existing.mesh if existing is not None else None
+    if mesh is not None:
+        mesh_path = root / "meshes" / f"{case_id}{mesh_ext}"
+        save_mesh(mesh, mesh_path)
+    if pose is None and existing is not None:
+        pose = existing.pose
+    case = Case(id=case_id, image=image, pose=pose, mesh=mesh_path)
+    cases = [case if c.id == case_id else c for c in dataset.cases]
+    if existing is None:
+        cases.append(case)
+    updated = Dataset(root=root, name=dataset.name, cases=cases)
+    updated.save_manifest()
+    dataset.cases = cases
+    return case
