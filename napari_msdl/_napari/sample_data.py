@@ -32,6 +32,8 @@ def sample_layers(index: int = 0) -> list[LayerTuple]:
     case = dataset.cases[index]
     volume = case.load_volume()
     layers = [volume_layer(volume, name=case.id)]
+    if case.pose is not None:  # lets Detect valve report its errors against the truth
+        layers[0][1]["metadata"]["true_pose"] = case.pose.to_dict()
     if case.mesh is not None:
         mesh = case.load_mesh()
         layers.append(mesh_layer(mesh, name="true mesh", colormap="red", visible=False))

@@ -1,0 +1,81 @@
+"""Run a core call in the background from a widget, with progress and a working Cancel.
+
+The core reports through its ``progress(stage, done, total)`` callback, called in the worker
+thread; :class:`BackgroundJob` forwards each report to the GUI thread through a Qt signal
+(queued across threads), and raises :class:`~napari_msdl._progress.Cancelled` from the
+callback once Cancel was pressed, so the job stops at its next report.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from qtpy.QtCore import QObject, Signal
+
+from napari_msdl._progress import Cancelled
+
+
+class _Relay(QObject):
+    progressed = Signal(str, int, int)
+
+
+class BackgroundJob:
+    """One background run of ``func(*args, progress=callback, **kwargs)``.
+
+    ``on_progress(stage, done, total)``, ``on_done(result)``, ``on_error(exc)`` and
+    ``on_cancelled()`` are called in the GUI thread.
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        on_progress: Callable[[str, int, int], None] | None = None,
+        on_done: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        on_cancelled: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ):
+        from napari.qt.threading import create_worker
+
+        self._cancel = threading.Event()
+        self._relay = _Relay()
+        if on_progress is not None:
+            self._relay.progressed.connect(on_progress)
+        self.running = True
+
+        def report(stage: str, done: int, total: int) -> None:
+            if self._cancel.is_set():
+                raise Cancelled(stage)
+            self._relay.progressed.emit(stage, int(done), int(total))
+
+        def call() -> Any:
+            return func(*args, progress=report, **kwargs)
+
+        self.worker = create_worker(call, _start_thread=False)
+
+        def finished_ok(result: Any) -> None:
+            self.running = False
+            if on_done is not None:
+                on_done(result)
+
+        def failed(exc: BaseException) -> None:
+            self.running = False
+            if isinstance(exc, Cancelled):
+                if on_cancelled is not None:
+                    on_cancelled()
+            elif on_error is not None:
+                on_error(exc)
+
+        self.worker.returned.connect(finished_ok)
+        self.worker.errored.connect(failed)
+
+    def start(self) -> BackgroundJob:
+        self.worker.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next progress report."""
+        self._cancel.set()

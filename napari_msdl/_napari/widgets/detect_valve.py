@@ -1,0 +1,181 @@
+"""The Detect valve dock widget: a thin form over :func:`napari_msdl.detect`.
+
+Pick an image layer and a model (the bundled one by default), press Detect valve: the
+staged detector runs in a background thread with progress per stage and a Cancel that
+stops it at its next report. The result appears in world coordinates (the image's
+``scale``/``translate`` respected): the box's 12 edges (3D), its cut in the 2D slices,
+its axes, and the kept candidates of each stage as Points coloured by score (hidden).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
+
+from napari_msdl._napari.layers import pose_layers
+from napari_msdl._napari.widgets._jobs import BackgroundJob
+from napari_msdl._napari.widgets._layers import (
+    image_layers,
+    set_layer,
+    sliced_axis,
+    true_pose_of,
+    volume_of_layer,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+    from napari_msdl.detector import Detection
+    from napari_msdl.volume import Volume
+
+
+class DetectValveWidget(Container):
+    """Detect the aortic valve box in the chosen image layer."""
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(labels=True)
+        self.viewer = viewer
+        self.image = ComboBox(label="image", choices=self._image_choices)
+        self.use_bundled = CheckBox(value=True, text="bundled phantom model")
+        self.model_path = FileEdit(label="model", mode="d", visible=False)
+        self.detect_button = PushButton(text="Detect valve")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="progress", value=0, min=0, max=100)
+        self.status = Label(label="", value="Pick an image and press Detect valve.")
+        self.save_button = PushButton(text="Save pose as JSON...", enabled=False)
+        self.extend([self.image, self.use_bundled, self.model_path, self.detect_button,
+                     self.cancel_button, self.progress, self.status, self.save_button])
+        self.use_bundled.changed.connect(lambda on: setattr(self.model_path, "visible", not on))
+        self.detect_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.save_button.clicked.connect(self._ask_save)
+        viewer.layers.events.inserted.connect(self.image.reset_choices)
+        viewer.layers.events.removed.connect(self.image.reset_choices)
+        self.job: BackgroundJob | None = None
+        self.detection: Detection | None = None
+        self._layer_name = ""
+
+    def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        return [(layer.name, layer) for layer in image_layers(self.viewer)]
+
+    def _model(self) -> Any:
+        from napari_msdl.detector import load_model
+
+        if self.use_bundled.value:
+            return load_model()
+        path = Path(self.model_path.value)
+        if not str(self.model_path.value) or not path.exists():
+            raise ValueError(f"choose a model folder, got {str(path)!r}")
+        return load_model(path)
+
+    def run(self) -> None:
+        """Start a detection on the chosen layer (errors go to the status line)."""
+        from napari_msdl.detector import detect
+
+        layer = self.image.value
+        if layer is None:
+            self.status.value = "No image layer: open a volume first."
+            return
+        try:
+            volume = volume_of_layer(layer)
+            model = self._model()
+        except (ValueError, FileNotFoundError) as e:
+            self.status.value = f"Cannot detect: {e}"
+            return
+        self._layer_name = layer.name
+        self._volume = volume
+        self._true_pose = true_pose_of(layer)
+        self._set_running(True)
+        self.status.value = "Detecting..."
+        self.job = BackgroundJob(detect, volume, model, on_progress=self._on_progress,
+                                 on_done=self._on_done, on_error=self._on_error,
+                                 on_cancelled=self._on_cancelled).start()
+
+    def cancel(self) -> None:
+        if self.job is not None and self.job.running:
+            self.job.cancel()
+            self.status.value = "Cancelling..."
+
+    def _set_running(self, running: bool) -> None:
+        self.detect_button.enabled = not running
+        self.cancel_button.enabled = running
+        if running:
+            self.progress.value = 0
+
+    def _on_progress(self, stage: str, done: int, total: int) -> None:
+        self.progress.value = int(100 * done / max(total, 1))
+        self.status.value = f"{stage}: {done}/{total}"
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._set_running(False)
+        self.status.value = f"Detection failed: {exc}"
+
+    def _on_cancelled(self) -> None:
+        self._set_running(False)
+        self.progress.value = 0
+        self.status.value = "Cancelled; nothing was changed."
+
+    def _on_done(self, detection: Detection) -> None:
+        self._set_running(False)
+        self.progress.value = 100
+        self.detection = detection
+        self.show_detection(detection, self._volume, self._layer_name)
+        self.save_button.enabled = True
+        self.status.value = describe(detection, self._true_pose)
+
+    def show_detection(self, detection: Detection, volume: Volume, name: str) -> None:
+        """Add (or update) the result layers for ``detection`` on the image ``name``."""
+        axis = sliced_axis(self.viewer)
+        for data, meta, kind in pose_layers(detection.pose, volume, name=f"{name} detected box",
+                                            color="cyan", axis=axis):
+            set_layer(self.viewer, data, meta, kind)
+        for stage, (centers, scores) in detection.stage_candidates().items():
+            if len(centers) == 0:
+                continue
+            meta = {"name": f"{name} candidates: {stage}", "visible": False, "size": 1.5,
+                    "features": {"score": np.asarray(scores, dtype=float)},
+                    "face_color": "score", "face_colormap": "viridis", "border_width": 0,
+                    "out_of_slice_display": True}
+            set_layer(self.viewer, np.asarray(centers, dtype=float), meta, "points")
+
+    def _ask_save(self) -> None:
+        from magicgui.widgets import request_values
+
+        values = request_values(path={"annotation": Path, "label": "save pose to",
+                                      "options": {"mode": "w", "filter": "*.json"}},
+                                title="Save detected pose")
+        if values:
+            self.save_pose(values["path"])
+
+    def save_pose(self, path: str | Path) -> Path:
+        """Write the detection as the JSON that ``napari-msdl detect --out`` writes."""
+        from napari_msdl._io import write_text_atomic
+
+        if self.detection is None:
+            raise ValueError("nothing detected yet")
+        path = Path(path)
+        if path.suffix.lower() != ".json":
+            path = path.with_suffix(".json")
+        write_text_atomic(path, json.dumps(self.detection.to_dict(), indent=1) + "\n")
+        self.status.value = f"Saved {path}"
+        return path
+
+
+def describe(detection: Detection, true_pose: Any = None) -> str:
+    """The text the widget shows: the pose, the score, the timings, and errors vs truth."""
+    from napari_msdl.geometry import corner_error, position_error
+
+    p = detection.pose
+    fmt = lambda a, k=1: ", ".join(f"{v:.{k}f}" for v in a)  # noqa: E731
+    lines = [f"center (mm): {fmt(p.center)}",
+             f"angles (deg): {fmt(np.degrees(p.angles))}",
+             f"size (mm): {fmt(p.size)}",
+             f"score: {detection.score:.3f}   time: {sum(detection.timings.values()):.2f} s"]
+    if true_pose is not None:
+        lines.append(f"vs ground truth: position error {position_error(p, true_pose):.2f} mm, "
+                     f"corner error {corner_error(p, true_pose):.2f} mm")
+    return "\n".join(lines)
