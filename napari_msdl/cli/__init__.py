@@ -13,7 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ("phantoms", "train", "prune", "detect", "evaluate")
+SUBCOMMANDS = ("phantoms", "train", "prune", "detect", "evaluate", "view")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,46 @@
+"""``napari-msdl view``: napari with a volume (or a bundled sample and its ground truth) and
+the plugin's widgets docked."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "view", help="open napari with a volume or a sample phantom and the Detect valve widget",
+        description="Open napari with IMAGE (any format napari-msdl reads), or with bundled "
+        "sample phantom N and its ground-truth box and mesh, and dock the Detect valve and "
+        "Sparsity patterns widgets. Needs a display (use xvfb-run on a headless machine).")
+    p.add_argument("image", nargs="?", help="a volume file or DICOM folder (default: a sample)")
+    p.add_argument("--sample", type=int, default=1, metavar="N",
+                   help="which bundled sample phantom to open when no IMAGE is given (1-3)")
+    p.add_argument("--detect", action="store_true",
+                   help="run Detect valve right away with the bundled model")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import napari
+
+    from napari_msdl._napari.widgets.detect_valve import DetectValveWidget
+    from napari_msdl._napari.widgets.sparsity_patterns import SparsityPatternsWidget
+
+    viewer = napari.Viewer()
+    if args.image:
+        from napari_msdl._napari.reader import read_volume
+
+        for data, meta, kind in read_volume(args.image):
+            getattr(viewer, f"add_{kind}")(data, **meta)
+    else:
+        if not 1 <= args.sample <= 3:
+            raise ValueError(f"--sample must be 1, 2 or 3, got {args.sample}")
+        viewer.open_sample("napari-msdl", f"phantom-{args.sample}")
+    detect = DetectValveWidget(viewer)
+    viewer.window.add_dock_widget(detect, name="Detect valve", area="right")
+    viewer.window.add_dock_widget(SparsityPatternsWidget(viewer), name="Sparsity patterns",
+                                  area="right", tabify=True)
+    if args.detect:
+        detect.run()
+    napari.run()
+    return 0
