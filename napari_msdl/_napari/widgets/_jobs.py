@@ -16,6 +16,9 @@ from qtpy.QtCore import QObject, Signal
 
 from napari_msdl._progress import Cancelled
 
+_CANCELLED = object()
+"""What the worker returns when the job was cancelled (not an error)."""
+
 
 class _Relay(QObject):
     progressed = Signal(str, int, int)
@@ -52,21 +55,24 @@ class BackgroundJob:
             self._relay.progressed.emit(stage, int(done), int(total))
 
         def call() -> Any:
-            return func(*args, progress=report, **kwargs)
+            try:
+                return func(*args, progress=report, **kwargs)
+            except Cancelled:
+                return _CANCELLED
 
         self.worker = create_worker(call, _start_thread=False)
 
         def finished_ok(result: Any) -> None:
             self.running = False
-            if on_done is not None:
+            if result is _CANCELLED:
+                if on_cancelled is not None:
+                    on_cancelled()
+            elif on_done is not None:
                 on_done(result)
 
         def failed(exc: BaseException) -> None:
             self.running = False
-            if isinstance(exc, Cancelled):
-                if on_cancelled is not None:
-                    on_cancelled()
-            elif on_error is not None:
+            if on_error is not None:
                 on_error(exc)
 
         self.worker.returned.connect(finished_ok)

@@ -133,14 +133,14 @@ class DetectValveWidget(Container):
         for data, meta, kind in pose_layers(detection.pose, volume, name=f"{name} detected box",
                                             color="cyan", axis=axis):
             set_layer(self.viewer, data, meta, kind)
-        for stage, (centers, scores) in detection.stage_candidates().items():
-            if len(centers) == 0:
+        for stage, result in detection.stages.items():
+            if len(result.centers) == 0:
                 continue
             meta = {"name": f"{name} candidates: {stage}", "visible": False, "size": 1.5,
-                    "features": {"score": np.asarray(scores, dtype=float)},
+                    "features": {"score": np.asarray(result.scores, dtype=float)},
                     "face_color": "score", "face_colormap": "viridis", "border_width": 0,
-                    "out_of_slice_display": True}
-            set_layer(self.viewer, np.asarray(centers, dtype=float), meta, "points")
+                    "projection_mode": "all"}
+            set_layer(self.viewer, np.asarray(result.centers, dtype=float), meta, "points")
 
     def _ask_save(self) -> None:
         from magicgui.widgets import request_values

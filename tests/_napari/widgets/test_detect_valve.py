@@ -1,0 +1,77 @@
+"""The Detect valve widget runs the detector in the background and adds the result."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_msdl._napari.widgets.detect_valve import DetectValveWidget
+from napari_msdl.geometry import Pose
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def widget(make_napari_viewer, tiny_detector):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-msdl", "phantom-1")
+    w = DetectValveWidget(viewer)
+    w.use_bundled.value = False
+    w.model_path.value = str(tiny_detector[0])
+    return w
+
+
+def test_detect_valve_adds_the_box_in_world_coordinates(widget, qtbot, tmp_path):
+    viewer = widget.viewer
+    image = viewer.layers[0]
+    assert widget.image.value is image
+    widget.detect_button.clicked()
+    qtbot.waitUntil(lambda: widget.detection is not None or "failed" in widget.status.value,
+                    timeout=120_000)
+    assert widget.detection is not None, widget.status.value
+    name = f"{image.name} detected box"
+    assert name in viewer.layers and f"{name} axes" in viewer.layers
+    box = viewer.layers[name].data
+    np.testing.assert_allclose(box[:, 0].mean(0) + box[:, 1].mean(0) / 2,
+                               widget.detection.pose.center, atol=1e-6)
+    points = viewer.layers[f"{image.name} candidates: position"]
+    assert not points.visible and len(points.data) > 0
+    assert "vs ground truth" in widget.status.value
+    out = widget.save_pose(tmp_path / "pose")
+    doc = json.loads(out.read_text())
+    assert Pose.from_dict(doc["pose"]).allclose(widget.detection.pose)
+    assert len(doc["corners"]) == 8
+
+
+def test_cancel_stops_the_detection_and_changes_nothing(widget, qtbot):
+    widget.detect_button.clicked()
+    widget.cancel_button.clicked()
+    qtbot.waitUntil(lambda: not widget.job.running, timeout=60_000)
+    assert widget.detection is None or "Cancelled" not in widget.status.value
+    if widget.detection is None:
+        assert "Cancelled" in widget.status.value
+        assert not any("detected box" in layer.name for layer in widget.viewer.layers)
+
+
+def test_a_bad_model_folder_is_reported_not_raised(widget, tmp_path):
+    widget.model_path.value = str(tmp_path)
+    widget.run()
+    assert "Cannot detect" in widget.status.value
+
+
+def test_scaled_and_translated_image_gives_the_box_in_world(make_napari_viewer, qtbot,
+                                                           tiny_detector):
+    from napari_msdl.phantoms import make_phantom
+
+    viewer = make_napari_viewer()
+    case = make_phantom(2000, shape=(56, 56, 44), spacing=1.0)
+    viewer.add_image(case.volume.data, scale=(1, 1, 1), translate=(100, -50, 7), name="moved")
+    w = DetectValveWidget(viewer)
+    w.use_bundled.value = False
+    w.model_path.value = str(tiny_detector[0])
+    w.run()
+    qtbot.waitUntil(lambda: not w.job.running, timeout=120_000)
+    assert w.detection is not None, w.status.value
+    # the detection lives where the valve is in world coordinates: shifted by translate
+    shift = w.detection.pose.center - case.pose.center
+    assert np.linalg.norm(shift - [100, -50, 7]) < 12.0
