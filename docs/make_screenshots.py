@@ -1,8 +1,8 @@
 """Make the README's screenshots: ``xvfb-run -a python docs/make_screenshots.py [NAME ...]``.
 
 Each screenshot opens a real napari window (it needs an OpenGL context, hence Xvfb) and
-saves a PNG under docs/images/. Names: sample_3d, sample_2d, sample_ortho, detect_3d,
-detect_2d, patterns.
+saves a PNG under docs/images/. Names: sample_3d, sample_2d, sample_ortho, patterns,
+detect_3d_2d. Widgets use the bundled model, or the model folder in $MSDL_MODEL.
 """
 
 from __future__ import annotations
@@ -21,6 +21,15 @@ def _viewer():
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1400, 900)
     return viewer
+
+
+def _shot(viewer, name):
+    """Let Qt lay out the docks, then save the whole window as docs/images/NAME.png."""
+    from qtpy.QtWidgets import QApplication
+
+    for _ in range(5):
+        QApplication.processEvents()
+    viewer.screenshot(str(OUT / f"{name}.png"), canvas_only=False)
 
 
 def _sample(viewer, index=0):
@@ -58,7 +67,7 @@ def sample_3d():
     viewer.layers["true mesh (2D cut)"].visible = False
     viewer.layers["true box (2D cut)"].visible = False
     _focus_3d(viewer, image, pose["center"], angles=(-15, 40, 50))
-    viewer.screenshot(str(OUT / "sample_3d.png"), canvas_only=False)
+    _shot(viewer, "sample_3d")
     viewer.close()
 
 
@@ -70,7 +79,7 @@ def sample_2d():
     camera = _camera(viewer)
     camera.center = (0, *pose["center"][1:])
     camera.zoom = camera.zoom * 1.8
-    viewer.screenshot(str(OUT / "sample_2d.png"), canvas_only=False)
+    _shot(viewer, "sample_2d")
     viewer.close()
 
 
@@ -97,12 +106,84 @@ def sample_ortho():
     mesh = viewer.layers["true mesh"]
     mesh.opacity = 0.5
     _focus_3d(viewer, image, pose["center"], angles=(-25, 35, 140), zoom=1.3)
-    viewer.screenshot(str(OUT / "sample_ortho.png"), canvas_only=False)
+    _shot(viewer, "sample_ortho")
     viewer.close()
     del napari
 
 
-SHOTS = {f.__name__: f for f in (sample_3d, sample_2d, sample_ortho)}
+def _model_path():
+    """The model the widget screenshots use: $MSDL_MODEL, else the bundled one."""
+    import os
+
+    return os.environ.get("MSDL_MODEL")
+
+
+def patterns():
+    """The Sparsity patterns widget: one main-classifier filter placed in the true box."""
+    from napari_msdl._napari.widgets.sparsity_patterns import SparsityPatternsWidget
+
+    viewer = _viewer()
+    image = _sample(viewer)
+    pose = viewer.layers["true box"].metadata["pose"]
+    for name in ("true mesh (2D cut)", "true box (2D cut)", "true box axes"):
+        viewer.layers[name].visible = False
+    image.depiction = "plane"
+    image.plane = {"position": tuple(pose["center"]), "normal": (0.0, 0.0, 1.0)}
+    image.opacity = 0.6
+    widget = SparsityPatternsWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Sparsity patterns", area="right")
+    if _model_path():
+        widget.use_bundled.value = False
+        widget.model_path.value = _model_path()
+    widget.load()
+    widget.stage.value = "orientation"
+    widget.network.value = "main"
+    widget.filter.value = 0
+    widget.placement.value = viewer.layers["true box"]
+    widget.show_pattern()
+    widget.filter.value = -1
+    widget.show_pattern()
+    viewer.layers["orientation main: all filters"].visible = False
+    viewer.layers["orientation main: filters per grid point"].visible = False
+    _focus_3d(viewer, image, pose["center"], angles=(-15, 40, 50), zoom=2.2)
+    _shot(viewer, "patterns")
+    viewer.close()
+
+
+def detect_3d_2d():
+    """Detect valve on sample 2: the detected box (cyan) vs the truth (yellow), 3D and 2D."""
+    from napari_msdl._napari.widgets.detect_valve import DetectValveWidget
+
+    viewer = _viewer()
+    image = _sample(viewer, 1)
+    widget = DetectValveWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Detect valve", area="right")
+    if _model_path():
+        widget.use_bundled.value = False
+        widget.model_path.value = _model_path()
+    widget.run()
+    from qtpy.QtWidgets import QApplication
+
+    while widget.job is not None and widget.job.running:
+        QApplication.processEvents()
+    center = widget.detection.pose.center
+    viewer.layers["true mesh (2D cut)"].visible = False
+    _slice_through(viewer, np.round(center))
+    camera = _camera(viewer)
+    camera.center = (0, *center[1:])
+    camera.zoom = camera.zoom * 1.8
+    _shot(viewer, "detect_2d")
+    for layer in viewer.layers:
+        if layer.name.endswith("(2D cut)"):
+            layer.visible = False
+    image.depiction = "plane"
+    image.plane = {"position": tuple(center), "normal": (1.0, 0.0, 0.0)}
+    _focus_3d(viewer, image, center, angles=(-15, 40, 50), zoom=1.8)
+    _shot(viewer, "detect_3d")
+    viewer.close()
+
+
+SHOTS = {f.__name__: f for f in (sample_3d, sample_2d, sample_ortho, patterns, detect_3d_2d)}
 
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)

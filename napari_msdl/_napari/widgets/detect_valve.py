@@ -46,6 +46,8 @@ class DetectValveWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=100)
         self.status = Label(label="", value="Pick an image and press Detect valve.")
+        self.status.native.setWordWrap(True)
+        self.status.native.setMinimumHeight(110)
         self.save_button = PushButton(text="Save pose as JSON...", enabled=False)
         self.extend([self.image, self.use_bundled, self.model_path, self.detect_button,
                      self.cancel_button, self.progress, self.status, self.save_button])

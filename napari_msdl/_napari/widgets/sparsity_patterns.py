@@ -36,19 +36,21 @@ class SparsityPatternsWidget(Container):
         self.use_bundled = CheckBox(value=True, text="bundled phantom model")
         self.model_path = FileEdit(label="model", mode="d", visible=False)
         self.load_button = PushButton(text="Load model")
-        self.stage = ComboBox(label="stage", choices=[])
-        self.network = ComboBox(label="network", choices=[])
+        self.stage = ComboBox(label="stage", choices=self._stage_choices)
+        self.network = ComboBox(label="network", choices=self._network_choices)
         self.filter = SpinBox(label="filter (-1 = all)", value=-1, min=-1, max=0)
         self.placement = ComboBox(label="place in", choices=self._placements)
         self.show_button = PushButton(text="Show pattern")
         self.summary = Label(label="", value="Load a model to see its patterns.")
+        self.summary.native.setWordWrap(True)
+        self.summary.native.setMinimumHeight(80)
         self.extend([self.use_bundled, self.model_path, self.load_button, self.stage,
                      self.network, self.filter, self.placement, self.show_button, self.summary])
         self.use_bundled.changed.connect(lambda on: setattr(self.model_path, "visible", not on))
         self.load_button.clicked.connect(self.load)
         self.stage.changed.connect(self._stage_changed)
         self.network.changed.connect(self._network_changed)
-        self.show_button.clicked.connect(self.show)
+        self.show_button.clicked.connect(self.show_pattern)
         viewer.layers.events.inserted.connect(self.placement.reset_choices)
         viewer.layers.events.removed.connect(self.placement.reset_choices)
         self._figure, self._canvas = _curves_canvas()
@@ -60,6 +62,15 @@ class SparsityPatternsWidget(Container):
                  and not layer.name.endswith("axes")]
         return [(GRID_PLACEMENT, None), *boxes]
 
+    def _stage_choices(self, _widget: Any = None) -> list[str]:
+        return [] if self.model is None else list(self.model.stages)
+
+    def _network_choices(self, _widget: Any = None) -> list[str]:
+        if self.model is None or self.stage.value not in self.model.stages:
+            return []
+        n = len(self.model.stages[self.stage.value].cascade)
+        return [f"cascade {i + 1}" for i in range(n)] + ["main"]
+
     def load(self) -> None:
         """Load the chosen model and list its stages."""
         from napari_msdl.detector import load_model
@@ -69,14 +80,13 @@ class SparsityPatternsWidget(Container):
         except (ValueError, FileNotFoundError) as e:
             self.summary.value = f"Cannot load the model: {e}"
             return
-        self.stage.choices = list(self.model.stages)
+        self.stage.reset_choices()
         self._stage_changed()
 
     def _stage_changed(self, *_: Any) -> None:
         if self.model is None or self.stage.value is None:
             return
-        nets = self.model.stages[self.stage.value]
-        self.network.choices = [f"cascade {i + 1}" for i in range(len(nets.cascade))] + ["main"]
+        self.network.reset_choices()
         self.network.value = "main"
         self._network_changed()
 
@@ -96,7 +106,7 @@ class SparsityPatternsWidget(Container):
         self.summary.value = format_summary(pattern_summary(net))
         self._plot_curves()
 
-    def show(self) -> None:
+    def show_pattern(self) -> None:
         """Add (or update) the pattern's Points layer, heat map and grid outline."""
         if self.model is None:
             self.load()

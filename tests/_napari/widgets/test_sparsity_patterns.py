@@ -24,7 +24,7 @@ def test_one_filter_shows_its_points_coloured_by_weight(widget):
     widget.stage.value = "orientation"
     widget.network.value = "main"
     widget.filter.value = 3
-    widget.show()
+    widget.show_pattern()
     layer = widget.viewer.layers["orientation main: filter 3"]
     pattern = first_sparse_layer(widget.current_net()).filter_pattern(3)
     np.testing.assert_allclose(layer.data, pattern.ijk)
@@ -44,7 +44,7 @@ def test_all_filters_and_placement_in_a_box(widget):
     widget.filter.value = -1
     widget.stage.value = "position"
     widget.network.value = "cascade 1"
-    widget.show()
+    widget.show_pattern()
     layer = widget.viewer.layers["position cascade 1: all filters"]
     unit = pose.to_box(layer.data)
     assert np.all(np.abs(unit) < 0.5)
