@@ -1,0 +1,226 @@
+"""Training the boundary classifier: a SADNN on normal-aligned patches (Fig. 6).
+
+Samples (the seed's "Boundary estimation" slide): for a random subset of each training
+mesh's vertices, patches centred on the true boundary (positives, displaced along the
+normal by at most ``positive_mm``) and at distances ``negative_mm`` along the normal,
+on both sides (negatives). The patch is aligned with a normal tilted by up to
+``tilt_deg`` and turned by a random roll about it, since during the deformation the
+normal is that of the current mesh, not the true one. Vertices whose patch reads nothing
+(outside the volume or the field of view) are left out.
+
+The network is a :class:`~napari_msdl.sparse.SADNN` (sparse first layer, per-patch
+normalisation) trained by Algorithm 1 (:func:`~napari_msdl.sparse.train_sadnn`), so its
+sparse sampling pattern inside the patch is learned as the detector's are. Cases are
+split by index into training and validation (every ``val_every``-th case), never by
+patch. Everything is drawn from ``seed``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from napari_msdl._progress import no_progress
+from napari_msdl.boundary.features import PatchSpec, sample_patches, tangent_frames
+from napari_msdl.boundary.shape_space import vertex_normals
+from napari_msdl.sparse import (
+    SADNN,
+    NetworkConfig,
+    SampleSet,
+    SparseTrainingConfig,
+    train_sadnn,
+)
+from napari_msdl.sparse import evaluate as evaluate_net
+from napari_msdl.volume import Volume
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """What the boundary classifier is trained on and how."""
+
+    patch: PatchSpec = field(default_factory=PatchSpec)
+    hidden: tuple[int, ...] = (48, 24)
+    vertices_per_case: int = 400
+    positives_per_vertex: int = 2
+    negatives_per_vertex: int = 4
+    positive_mm: float = 0.25
+    negative_mm: tuple[float, float] = (1.0, 8.0)
+    tilt_deg: float = 15.0
+    val_every: int = 6
+    sparse: SparseTrainingConfig = field(default_factory=lambda: SparseTrainingConfig(
+        pretrain_epochs=3, rounds=5, epochs_per_round=2, target_sparsity=0.75,
+        batch_size=256))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        object.__setattr__(self, "negative_mm", tuple(float(x) for x in self.negative_mm))
+        lo, hi = self.negative_mm
+        if not 0 <= self.positive_mm < lo <= hi:
+            raise ValueError(f"need 0 <= positive_mm < negative_mm[0] <= negative_mm[1], "
+                             f"received {self.positive_mm} and {self.negative_mm}")
+        if min(self.vertices_per_case, self.positives_per_vertex,
+               self.negatives_per_vertex) < 1 or self.val_every < 2:
+            raise ValueError("vertices_per_case, positives_per_vertex and "
+                             "negatives_per_vertex must be >= 1 and val_every >= 2")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["patch"] = self.patch.to_dict()
+        d["sparse"] = self.sparse.to_dict()
+        d["hidden"] = list(self.hidden)
+        d["negative_mm"] = list(self.negative_mm)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClassifierConfig:
+        d = dict(d)
+        d["patch"] = PatchSpec.from_dict(d["patch"])
+        d["sparse"] = SparseTrainingConfig.from_dict(d["sparse"])
+        return cls(**d)
+
+
+def boundary_samples(volume: Volume, vertices: np.ndarray, faces: np.ndarray,
+                     config: ClassifierConfig, rng: np.random.Generator,
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Patches (N, n_inputs), labels (N,) and signed distances along the normal (N,) mm
+    for one case with its true mesh."""
+    v = np.asarray(vertices, dtype=np.float64)
+    normals = vertex_normals(v, faces)
+    ok = np.flatnonzero(np.linalg.norm(normals, axis=1) > 0.5)
+    pick = rng.choice(ok, size=min(config.vertices_per_case, len(ok)), replace=False)
+    n_pos, n_neg = config.positives_per_vertex, config.negatives_per_vertex
+    per = n_pos + n_neg
+    idx = np.repeat(pick, per)
+    lo, hi = config.negative_mm
+    d = np.concatenate([rng.uniform(-config.positive_mm, config.positive_mm, (len(pick), n_pos)),
+                        rng.uniform(lo, hi, (len(pick), n_neg))
+                        * rng.choice([-1.0, 1.0], (len(pick), n_neg))], axis=1).ravel()
+    labels = np.tile(np.r_[np.ones(n_pos), np.zeros(n_neg)], len(pick))
+    n = _tilt(normals[idx], np.deg2rad(config.tilt_deg), rng)
+    t1, t2 = tangent_frames(n, roll=rng.uniform(0, 2 * np.pi, len(idx)))
+    x = sample_patches(volume, v[idx] + d[:, None] * normals[idx], n, config.patch, t1, t2)
+    keep = np.repeat((x.reshape(len(pick), per, -1) != 0).any(axis=2).all(axis=1), per)
+    return x[keep], labels[keep].astype(np.float32), d[keep]
+
+
+def _tilt(normals: np.ndarray, max_angle: float, rng: np.random.Generator) -> np.ndarray:
+    """Each normal turned by an angle uniform in [0, max_angle] in a random direction."""
+    t1, t2 = tangent_frames(normals, roll=rng.uniform(0, 2 * np.pi, len(normals)))
+    ang = rng.uniform(0, max_angle, len(normals))[:, None]
+    return np.cos(ang) * normals + np.sin(ang) * t1
+
+
+@dataclass
+class TrainedClassifier:
+    """The trained network with its training figures."""
+
+    network: SADNN
+    report: dict
+
+
+Samples = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def fit_classifier(train: list[Samples], val: list[Samples],
+                   config: ClassifierConfig | None = None, seed: int = 0,
+                   progress: Callable[[str, int, int], None] | None = None,
+                   ) -> TrainedClassifier:
+    """Train the SADNN with Algorithm 1 on per-case samples from :func:`boundary_samples`
+    (training and validation cases apart); deterministic in ``seed``."""
+    config = config or ClassifierConfig()
+    if not train or not val:
+        raise ValueError(f"the boundary classifier needs training and validation cases, "
+                         f"received {len(train)} and {len(val)}")
+    train_set, val_set = _stack(train, config), _stack(val, config)
+    net = SADNN(NetworkConfig(n_inputs=config.patch.n_inputs, hidden=config.hidden), seed=seed)
+    t0 = time.perf_counter()
+    history = train_sadnn(net, train_set, val_set, config.sparse, seed=seed,
+                          progress=progress or no_progress)
+    net.eval()
+    val_d = np.concatenate([p[2] for p in val])
+    report = {"cases": {"train": len(train), "val": len(val)},
+              "samples": {"train": len(train_set), "val": len(val_set)},
+              "val": evaluate_net(net, val_set), "train": evaluate_net(net, train_set),
+              "val_by_distance": _by_distance(net, val_set, val_d),
+              "active_inputs": int(net.active_inputs().numel()),
+              "active_per_filter": float(net.first.n_active.mean()),
+              "training_seconds": time.perf_counter() - t0, "history": history.curves()}
+    return TrainedClassifier(net, report)
+
+
+def _by_distance(net: SADNN, data: SampleSet, distance: np.ndarray) -> dict[str, float]:
+    """Mean predicted probability in bins of |distance to the boundary| (mm)."""
+    with torch.no_grad():
+        p = torch.sigmoid(net(data.x)).numpy()
+    edges = [0.0, 0.5, 1.5, 3.0, 5.0, np.inf]
+    a = np.abs(distance)
+    return {f"{lo:g}-{hi:g}mm": float(p[(a >= lo) & (a < hi)].mean())
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+            if np.any((a >= lo) & (a < hi))}
+
+
+def _stack(parts: list, config: ClassifierConfig) -> SampleSet:
+    x = np.concatenate([p[0] for p in parts])
+    y = np.concatenate([p[1] for p in parts])
+    ratio = config.negatives_per_vertex / config.positives_per_vertex
+    w = np.where(y > 0.5, ratio, 1.0).astype(np.float32)
+    return SampleSet(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w))
+
+
+@dataclass(frozen=True)
+class CompiledClassifier:
+    """A trained SADNN as NumPy arrays for fast CPU inference on the active inputs.
+
+    Computes exactly what ``SADNN.forward_active`` does (per-patch normalisation over the
+    active inputs, the compact sparse first layer, ReLU, the dense head), with BLAS
+    matmuls and in-place NumPy passes, free of torch's per-call overhead.
+    """
+
+    columns: np.ndarray
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+    first_row_sums: np.ndarray
+    normalize: bool
+    eps: float
+
+    @classmethod
+    def from_network(cls, net: SADNN) -> CompiledClassifier:
+        with torch.no_grad():
+            if hasattr(net.first, "compact"):
+                w, b = net.first.compact()
+            else:
+                w, b = net.first.weight, net.first.bias
+            lins = [m for m in net.head if isinstance(m, torch.nn.Linear)]
+            ws = [w, *(m.weight for m in lins)]
+            bs = [b, *(m.bias for m in lins)]
+            weights = tuple(np.ascontiguousarray(x.detach().numpy().T, np.float32) for x in ws)
+            biases = tuple(x.detach().numpy().astype(np.float32) for x in bs)
+        return cls(columns=net.active_inputs().numpy(), weights=weights, biases=biases,
+                   first_row_sums=weights[0].sum(axis=0), normalize=net.config.normalize,
+                   eps=float(net.config.eps))
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Logits (N,) from the active inputs ``x`` (N, K) float32."""
+        from napari_msdl.sparse.networks import patch_stats
+
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        h = x @ self.weights[0]
+        if self.normalize:
+            mean, std = (t.numpy() for t in patch_stats(torch.from_numpy(x)))
+            h -= mean * self.first_row_sums
+            h /= std + np.float32(self.eps)
+        h += self.biases[0]
+        for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
+            np.maximum(h, 0.0, out=h)
+            h = h @ w
+            h += b
+        return h[:, 0]
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """Sigmoid of :meth:`logits`."""
+        z = self.logits(x)
+        return 1.0 / (1.0 + np.exp(-z))

@@ -1,0 +1,107 @@
+"""``train_boundary``: the shape space and the boundary classifier from annotated cases.
+
+One pass over the cases (they may stream from disk or from the phantom generator): each
+case's mesh and pose are kept for the shape space and its classifier samples are drawn;
+then the shape space is fitted and the classifier trained (Algorithm 1).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from napari_msdl._progress import no_progress
+from napari_msdl.boundary.classifier import ClassifierConfig, boundary_samples, fit_classifier
+from napari_msdl.boundary.deform import DeformParams
+from napari_msdl.boundary.model import BoundaryModel
+from napari_msdl.boundary.shape_space import ShapeSpace
+from napari_msdl.geometry import Pose
+from napari_msdl.volume import Volume
+
+CaseTuple = tuple[Volume, Pose, object]
+"""``(volume, pose, mesh)``: the mesh a trimesh or a (V, 3) vertex array (world mm)."""
+
+
+@dataclass(frozen=True)
+class BoundaryConfig:
+    """Shape space, classifier and deformation settings of a boundary model."""
+
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    shape_variance: float = 0.98
+    deform: DeformParams = field(default_factory=DeformParams)
+
+    def to_dict(self) -> dict:
+        return {"classifier": self.classifier.to_dict(), "shape_variance": self.shape_variance,
+                "deform": self.deform.to_dict()}
+
+
+def dataset_cases(dataset) -> Iterator[CaseTuple]:
+    """``(volume, pose, mesh)`` for every case of a :class:`~napari_msdl.training.datasets.
+    Dataset` that has both a pose and a mesh, read one at a time."""
+    for case in dataset:
+        if case.pose is not None and case.mesh is not None:
+            yield case.load_volume(), case.pose, case.load_mesh()
+
+
+def _vertices(mesh) -> np.ndarray:
+    v = np.asarray(getattr(mesh, "vertices", mesh), dtype=np.float64)
+    if v.ndim != 2 or v.shape[1] != 3:
+        raise ValueError(f"a case mesh must be a trimesh or (V, 3) vertices, received {v.shape}")
+    return v
+
+
+def train_boundary(cases: Iterable[CaseTuple], faces: np.ndarray | None = None,
+                   config: BoundaryConfig | None = None, seed: int = 0,
+                   progress: Callable[[str, int, int], None] | None = None) -> BoundaryModel:
+    """Train a :class:`BoundaryModel` from ``(volume, pose, mesh)`` cases or a Dataset.
+
+    ``faces`` defaults to the first mesh's faces (all meshes share one topology).
+    Deterministic in ``seed``. ``progress(stage, done, total)`` is called per case
+    (``"boundary samples"``) and by Algorithm 1; raising
+    :class:`~napari_msdl._progress.Cancelled` from it stops the job. The model's card
+    holds the classifier's validation figures (loss, accuracy, AUC, mean probability by
+    distance to the boundary), the shape space's modes and residual, and the timings.
+    """
+    config = config or BoundaryConfig()
+    progress = progress or no_progress
+    total = len(cases) if hasattr(cases, "__len__") else None
+    if hasattr(cases, "cases") and hasattr(cases, "root"):
+        cases = dataset_cases(cases)
+    ccfg = config.classifier
+    rng = np.random.default_rng(seed)
+    meshes, poses, parts = [], [], {True: [], False: []}
+    t0 = time.perf_counter()
+    for i, (volume, pose, mesh) in enumerate(cases):
+        v = _vertices(mesh)
+        if faces is None:
+            if not hasattr(mesh, "faces"):
+                raise ValueError("pass faces= when the cases give vertex arrays, not meshes")
+            faces = np.asarray(mesh.faces, dtype=np.int64)
+        if meshes and v.shape != meshes[0].shape:
+            raise ValueError(f"case {i}: mesh has {len(v)} vertices, the first had "
+                             f"{len(meshes[0])}: all meshes must share one topology")
+        meshes.append(v)
+        poses.append(pose)
+        case_rng = np.random.default_rng(rng.integers(2**63))
+        parts[i % ccfg.val_every == ccfg.val_every - 1].append(
+            boundary_samples(volume, v, faces, ccfg, case_rng))
+        progress("boundary samples", i + 1, max(total or 0, i + 1))
+    if len(meshes) < ccfg.val_every:
+        raise ValueError(f"training a boundary model needs at least {ccfg.val_every} cases with "
+                         f"a pose and a mesh, received {len(meshes)}")
+    sampling_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    space = ShapeSpace.fit(meshes, poses, faces, variance=config.shape_variance)
+    shape_s = time.perf_counter() - t0
+    trained = fit_classifier(parts[False], parts[True], ccfg, seed=seed, progress=progress)
+    card = {"trained_on": {"cases": len(meshes), "seed": seed},
+            "config": config.to_dict(),
+            "shape_space": space.meta(),
+            "classifier": trained.report,
+            "seconds": {"sampling": sampling_s, "shape_space": shape_s,
+                        "classifier": trained.report["training_seconds"]}}
+    return BoundaryModel(shape_space=space, classifier=trained.network, patch=ccfg.patch,
+                         deform=config.deform, card=card)

@@ -1,0 +1,50 @@
+"""The deformation pulls the mean shape in a wrong box back toward the true mesh."""
+
+import numpy as np
+import pytest
+
+from napari_msdl.boundary import mesh_error, perturb_pose, segment
+from napari_msdl.geometry import corner_error
+
+
+@pytest.fixture(scope="module")
+def start(unseen_case):
+    pose = perturb_pose(unseen_case.pose, np.random.default_rng(3))
+    assert corner_error(pose, unseen_case.pose) > 1.0
+    return pose
+
+
+@pytest.mark.parametrize("scorer", ["classifier", "intensity"])
+def test_deformation_moves_the_mesh_toward_the_truth(tiny_model, unseen_case, start, scorer):
+    seg = segment(unseen_case.volume, start, tiny_model, scorer=scorer)
+    truth = unseen_case.mesh
+    init, final = mesh_error(seg.mesh(initial=True), truth), mesh_error(seg.mesh(), truth)
+    assert final < 0.8 * init, (init, final)
+    np.testing.assert_allclose(seg.initial, tiny_model.shape_space.mean_mesh(start))
+    assert 1 <= seg.iterations <= tiny_model.deform.iterations
+    assert seg.ranges[0] == pytest.approx(tiny_model.deform.search_mm)
+
+
+def test_the_learned_classifier_beats_the_gradient(tiny_model, unseen_case, start):
+    learned = segment(unseen_case.volume, start, tiny_model)
+    gradient = segment(unseen_case.volume, start, tiny_model, scorer="gradient")
+    assert mesh_error(learned.mesh(), unseen_case.mesh) < mesh_error(gradient.mesh(),
+                                                                    unseen_case.mesh)
+
+
+def test_deformation_is_deterministic_and_reports_progress(tiny_model, unseen_case, start):
+    calls = []
+    a = segment(unseen_case.volume, start, tiny_model, iterations=3,
+                progress=lambda *args: calls.append(args))
+    b = segment(unseen_case.volume, start, tiny_model, iterations=3)
+    np.testing.assert_array_equal(a.vertices, b.vertices)
+    assert calls[-1] == ("boundary", a.iterations, 3)
+
+
+def test_bad_arguments_are_refused(tiny_model, unseen_case, start):
+    with pytest.raises(ValueError, match="scorer"):
+        segment(unseen_case.volume, start, tiny_model, scorer="magic")
+    with pytest.raises(ValueError, match="initial mesh"):
+        segment(unseen_case.volume, start, tiny_model, initial=np.zeros((5, 3)))
+    with pytest.raises(TypeError, match="Volume"):
+        segment(unseen_case.volume.data, start, tiny_model)
