@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_detector(tmp_path_factory):
     """A tiny detector trained once per session on six small phantoms (seconds), with its
-    dataset: ``(model_folder, dataset_folder)``."""
+    dataset: ``(model_folder, dataset_folder)``. The folder has no boundary model."""
     from napari_msdl.phantoms import make_phantom
     from napari_msdl.training.datasets import create_dataset, put_case
     from napari_msdl.training.train import tiny_config, train_detector
@@ -32,3 +32,31 @@ def tiny_detector(tmp_path_factory):
         put_case(ds, f"c{i}", case.volume, case.pose, case.mesh)
     train_detector(ds, root / "model", tiny_config(val_ids=("c5",)), seed=0, command="test")
     return root / "model", root / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_valve_model(tiny_detector, tmp_path_factory):
+    """The tiny detector's bundle plus a tiny boundary model trained on the same six
+    phantoms: a complete bundle folder (box and mesh)."""
+    import shutil
+
+    from napari_msdl.boundary import (
+        BoundaryConfig,
+        ClassifierConfig,
+        PatchSpec,
+        dataset_cases,
+        train_boundary,
+    )
+    from napari_msdl.sparse import SparseTrainingConfig
+    from napari_msdl.training.datasets import Dataset
+
+    folder = tmp_path_factory.mktemp("tiny-valve") / "model"
+    shutil.copytree(tiny_detector[0], folder)
+    config = BoundaryConfig(classifier=ClassifierConfig(
+        patch=PatchSpec(n_normal=9, normal_step_mm=1.0, n_tangent=3, tangent_step_mm=2.0),
+        hidden=(16, 8), vertices_per_case=200, val_every=3,
+        sparse=SparseTrainingConfig(pretrain_epochs=1, rounds=2, epochs_per_round=1,
+                                    target_sparsity=0.7, batch_size=512)))
+    train_boundary(dataset_cases(Dataset.open(tiny_detector[1])), config=config,
+                   seed=0).save(folder)
+    return folder

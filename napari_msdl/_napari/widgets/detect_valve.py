@@ -1,10 +1,11 @@
-"""The Detect valve dock widget: a thin form over :func:`napari_msdl.detect`.
+"""The Detect valve dock widget: a thin form over :func:`napari_msdl.pipeline.find_valve`.
 
 Pick an image layer and a model (the bundled one by default), press Detect valve: the
-staged detector runs in a background thread with progress per stage and a Cancel that
-stops it at its next report. The result appears in world coordinates (the image's
-``scale``/``translate`` respected): the box's 12 edges (3D), its cut in the 2D slices,
-its axes, and the kept candidates of each stage as Points coloured by score (hidden).
+staged detector (and, when the model has one, the boundary model) runs in a background
+thread with progress per stage and a Cancel that stops it at its next report. The result
+appears in world coordinates (the image's ``scale``/``translate`` respected): the box's 12
+edges (3D), its cut in the 2D slices, its axes, the kept candidates of each stage as
+Points coloured by score (hidden), and the valve mesh (a Surface in 3D, its contour in 2D).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
 
-from napari_msdl._napari.layers import pose_layers
+from napari_msdl._napari.layers import cut_layer, mesh_layer, pose_layers, slice_positions
 from napari_msdl._napari.widgets._jobs import BackgroundJob
 from napari_msdl._napari.widgets._layers import (
     image_layers,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     import napari
 
     from napari_msdl.detector import Detection
+    from napari_msdl.pipeline import ValveResult
     from napari_msdl.volume import Volume
 
 
@@ -58,6 +60,7 @@ class DetectValveWidget(Container):
         viewer.layers.events.inserted.connect(self.image.reset_choices)
         viewer.layers.events.removed.connect(self.image.reset_choices)
         self.job: BackgroundJob | None = None
+        self.result: ValveResult | None = None
         self.detection: Detection | None = None
         self._layer_name = ""
 
@@ -65,18 +68,18 @@ class DetectValveWidget(Container):
         return [(layer.name, layer) for layer in image_layers(self.viewer)]
 
     def _model(self) -> Any:
-        from napari_msdl.detector import load_model
+        from napari_msdl.pipeline import load_valve_model
 
         if self.use_bundled.value:
-            return load_model()
+            return load_valve_model()
         path = Path(self.model_path.value)
         if not str(self.model_path.value) or not path.exists():
             raise ValueError(f"choose a model folder, got {str(path)!r}")
-        return load_model(path)
+        return load_valve_model(path)
 
     def run(self) -> None:
         """Start a detection on the chosen layer (errors go to the status line)."""
-        from napari_msdl.detector import detect
+        from napari_msdl.pipeline import find_valve
 
         layer = self.image.value
         if layer is None:
@@ -93,7 +96,7 @@ class DetectValveWidget(Container):
         self._true_pose = true_pose_of(layer)
         self._set_running(True)
         self.status.value = "Detecting..."
-        self.job = BackgroundJob(detect, volume, model, on_progress=self._on_progress,
+        self.job = BackgroundJob(find_valve, volume, model, on_progress=self._on_progress,
                                  on_done=self._on_done, on_error=self._on_error,
                                  on_cancelled=self._on_cancelled).start()
 
@@ -121,13 +124,15 @@ class DetectValveWidget(Container):
         self.progress.value = 0
         self.status.value = "Cancelled; nothing was changed."
 
-    def _on_done(self, detection: Detection) -> None:
+    def _on_done(self, result: ValveResult) -> None:
         self._set_running(False)
         self.progress.value = 100
-        self.detection = detection
-        self.show_detection(detection, self._volume, self._layer_name)
+        self.result, self.detection = result, result.detection
+        self.show_detection(result.detection, self._volume, self._layer_name)
+        if result.segmentation is not None:
+            self.show_mesh(result.segmentation.mesh(), self._volume, self._layer_name)
         self.save_button.enabled = True
-        self.status.value = describe(detection, self._true_pose)
+        self.status.value = describe(result, self._true_pose)
 
     def show_detection(self, detection: Detection, volume: Volume, name: str) -> None:
         """Add (or update) the result layers for ``detection`` on the image ``name``."""
@@ -144,6 +149,14 @@ class DetectValveWidget(Container):
                     "projection_mode": "all"}
             set_layer(self.viewer, np.asarray(result.centers, dtype=float), meta, "points")
 
+    def show_mesh(self, mesh: Any, volume: Volume, name: str) -> None:
+        """Add (or update) the valve mesh: a Surface (3D) and its contour in the slices."""
+        axis = sliced_axis(self.viewer)
+        set_layer(self.viewer, *mesh_layer(mesh, name=f"{name} valve mesh", colormap="cyan",
+                                           opacity=0.5))
+        set_layer(self.viewer, *cut_layer(mesh, slice_positions(volume, axis), axis,
+                                          name=f"{name} valve mesh (2D cut)", color="cyan"))
+
     def _ask_save(self) -> None:
         from magicgui.widgets import request_values
 
@@ -157,26 +170,30 @@ class DetectValveWidget(Container):
         """Write the detection as the JSON that ``napari-msdl detect --out`` writes."""
         from napari_msdl._io import write_text_atomic
 
-        if self.detection is None:
+        if self.result is None:
             raise ValueError("nothing detected yet")
         path = Path(path)
         if path.suffix.lower() != ".json":
             path = path.with_suffix(".json")
-        write_text_atomic(path, json.dumps(self.detection.to_dict(), indent=1) + "\n")
+        write_text_atomic(path, json.dumps(self.result.to_dict(), indent=1) + "\n")
         self.status.value = f"Saved {path}"
         return path
 
 
-def describe(detection: Detection, true_pose: Any = None) -> str:
+def describe(result: ValveResult, true_pose: Any = None) -> str:
     """The text the widget shows: the pose, the score, the timings, and errors vs truth."""
     from napari_msdl.geometry import corner_error, position_error
 
+    detection = result.detection
     p = detection.pose
     fmt = lambda a, k=1: ", ".join(f"{v:.{k}f}" for v in a)  # noqa: E731
     lines = [f"center (mm): {fmt(p.center)}",
              f"angles (deg): {fmt(np.degrees(p.angles))}",
              f"size (mm): {fmt(p.size)}",
-             f"score: {detection.score:.3f}   time: {sum(detection.timings.values()):.2f} s"]
+             f"score: {detection.score:.3f}   box: {detection.timings['total']:.2f} s"]
+    if result.segmentation is not None:
+        lines.append(f"mesh: {result.segmentation.iterations} iterations, "
+                     f"{result.segmentation.seconds:.2f} s")
     if true_pose is not None:
         lines.append(f"vs ground truth: position error {position_error(p, true_pose):.2f} mm, "
                      f"corner error {corner_error(p, true_pose):.2f} mm")

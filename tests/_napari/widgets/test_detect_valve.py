@@ -75,3 +75,22 @@ def test_scaled_and_translated_image_gives_the_box_in_world(make_napari_viewer, 
     # the detection lives where the valve is in world coordinates: shifted by translate
     shift = w.detection.pose.center - case.pose.center
     assert np.linalg.norm(shift - [100, -50, 7]) < 12.0
+
+
+def test_a_bundle_with_a_boundary_model_also_gives_the_valve_mesh(make_napari_viewer, qtbot,
+                                                                 tiny_valve_model, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-msdl", "phantom-1")
+    w = DetectValveWidget(viewer)
+    w.use_bundled.value = False
+    w.model_path.value = str(tiny_valve_model)
+    w.run()
+    qtbot.waitUntil(lambda: not w.job.running, timeout=120_000)
+    assert w.result is not None and w.result.segmentation is not None, w.status.value
+    name = viewer.layers[0].name
+    surface = viewer.layers[f"{name} valve mesh"]
+    np.testing.assert_allclose(surface.data[0], w.result.segmentation.vertices, atol=1e-4)
+    assert len(viewer.layers[f"{name} valve mesh (2D cut)"].data) > 0
+    assert "mesh:" in w.status.value
+    doc = json.loads(w.save_pose(tmp_path / "out.json").read_text())
+    assert doc["mesh"]["vertices"] == len(surface.data[0]) and "boundary" in doc["timings"]
