@@ -2,7 +2,7 @@
 
 Each screenshot opens a real napari window (it needs an OpenGL context, hence Xvfb) and
 saves a PNG under docs/images/. Names: sample_3d, sample_2d, sample_ortho, patterns,
-detect_3d_2d. Widgets use the bundled model, or the model folder in $MSDL_MODEL.
+detect_3d_2d, edit_mesh. Widgets use the bundled model, or the model folder in $MSDL_MODEL.
 """
 
 from __future__ import annotations
@@ -183,7 +183,48 @@ def detect_3d_2d():
     viewer.close()
 
 
-SHOTS = {f.__name__: f for f in (sample_3d, sample_2d, sample_ortho, patterns, detect_3d_2d)}
+def edit_mesh():
+    """Edit mesh on sample 1: one wall vertex dragged 4 mm outwards in a 2D slice; the
+    mesh's cut after the edit (red) over the cut before it (cyan)."""
+    from napari_msdl._napari.widgets.edit_mesh import EditMeshWidget
+    from napari_msdl.phantoms import TOPOLOGY
+
+    viewer = _viewer()
+    _sample(viewer)
+    pose = viewer.layers["true box"].metadata["pose"]
+    for name in ("true box (2D cut)", "true box axes"):
+        viewer.layers[name].visible = False
+    cut = viewer.layers["true mesh (2D cut)"]
+    viewer.add_vectors(cut.data, name="before edit (2D cut)", edge_color="cyan",
+                       edge_width=0.4, vector_style="line")
+    viewer.layers.move(len(viewer.layers) - 1, viewer.layers.index(cut))
+    widget = EditMeshWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Edit mesh", area="right")
+    widget.mesh.value = viewer.layers["true mesh"]
+    widget.start()
+    vertices = widget.editor.vertices
+    center = np.asarray(pose["center"])
+    x = float(np.round(center[0]))
+    # a root-wall vertex in the slice x, halfway up the root, dragged 4 mm outwards
+    root = TOPOLOGY.root
+    off_axis = np.abs(vertices[root, 1] - center[1])
+    score = np.abs(vertices[root, 0] - x) + np.abs(vertices[root, 2] - center[2]) - 0.1 * off_axis
+    index = int(root[np.argmin(score)])
+    out = np.sign(vertices[index, 1] - center[1])
+    data = np.array(widget.handles.data)
+    data[index] = [x, vertices[index, 1] + 4.0 * out, vertices[index, 2]]
+    widget.handles.data = data
+    widget.handles.selected_data = {index}
+    _slice_through(viewer, [x, *center[1:]])
+    camera = _camera(viewer)
+    camera.center = (0, *center[1:])
+    camera.zoom = camera.zoom * 1.5
+    _shot(viewer, "edit_mesh")
+    viewer.close()
+
+
+SHOTS = {f.__name__: f for f in (sample_3d, sample_2d, sample_ortho, patterns, detect_3d_2d,
+                                 edit_mesh)}
 
 if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
