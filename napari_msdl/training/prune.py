@@ -75,7 +75,6 @@ def prune_model(model: DetectorModel, sparsity: float, rounds: int = 3,
                 ) -> tuple[DetectorModel, dict[str, Any]]:
     """A pruned copy of ``model`` and a before/after report (see the module docstring)."""
     from napari_msdl.training.evaluate import evaluate_cases
-    from napari_msdl.training.train import TrainConfig, collect_samples
 
     if model.dense:
         raise ValueError("a dense baseline model has no sparse layers to prune")
@@ -89,12 +88,8 @@ def prune_model(model: DetectorModel, sparsity: float, rounds: int = 3,
     if data is not None:
         ds = data if isinstance(data, Dataset) else Dataset.open(data)
         train_cases, val_cases = ds.split(seed=seed)
-        cfg = TrainConfig()
-        samples = {
-            "train": collect_samples(train_cases, model.spacing, model.orientations,
-                                     model.sizes, cfg, seed, "samples (train)", progress),
-            "val": collect_samples(val_cases, model.spacing, model.orientations, model.sizes,
-                                   cfg, seed + 1, "samples (validation)", progress)}
+        samples = {"train": stage_samples(model, train_cases, seed, "train", progress),
+                   "val": stage_samples(model, val_cases, seed + 1, "validation", progress)}
         report["validation_before"] = _errors(evaluate_cases(model, val_cases, progress=progress))
     skipped = []
     for stage, label, net in _labelled_networks(pruned):
@@ -124,6 +119,22 @@ def prune_model(model: DetectorModel, sparsity: float, rounds: int = 3,
     if val_cases is not None:
         report["validation_after"] = _errors(evaluate_cases(pruned, val_cases, progress=progress))
     return pruned, report
+
+
+def stage_samples(model: DetectorModel, cases: list, seed: int, label: str,
+                  progress: ProgressCallback) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Training samples of every stage over ``cases``, drawn as training draws them, with
+    the model's own hypothesis ranges and its position stage for the confusers."""
+    from napari_msdl.training.train import TrainConfig, _confusers, box_pass, position_pass
+
+    cfg = TrainConfig()
+    fvs, position = position_pass(cases, model.spacing, cfg, seed, f"samples ({label})",
+                                  progress)
+    confusers = _confusers(model.stages["position"], cases, fvs, cfg, f"confusers ({label})",
+                           progress)
+    out = box_pass(cases, fvs, confusers, model.orientations, model.sizes, cfg, seed,
+                   f"samples ({label})", progress)
+    return {"position": position, **out}
 
 
 def _errors(rep: dict[str, Any]) -> dict[str, float]:

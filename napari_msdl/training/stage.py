@@ -1,0 +1,184 @@
+"""Training one marginal stage: the negative-filtering cascade, then the main classifier.
+
+Seed Fig. 5: cascade level i is a shallow net (5832 sparse x 60 x 1) trained on the
+samples the levels before it kept, with positives weighted up to balance the classes;
+its logit threshold is the largest that keeps ``cascade_recall`` of the positives of the
+training and of the validation samples. The main net (5832 sparse x 150 x 80 x 50 x 1)
+trains on what the cascade keeps, negatives subsampled (seeded) to at most
+``balance`` per positive. Sparse nets train with Algorithm 1
+(:func:`napari_msdl.sparse.train_sadnn`); the dense baseline trains as many epochs in
+total with all weights, keeping the best epoch by validation loss.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from napari_msdl._progress import ProgressCallback
+from napari_msdl.detector.cascade import StageNets, full_logits, recall_threshold
+from napari_msdl.sparse import (
+    SADNN,
+    SampleSet,
+    SparseTrainingConfig,
+    cascade_net_config,
+    evaluate,
+    main_net_config,
+    train_sadnn,
+)
+
+
+def _default_cascade() -> SparseTrainingConfig:
+    return SparseTrainingConfig(pretrain_epochs=2, rounds=5, epochs_per_round=2,
+                                target_active_inputs=12, batch_size=512, lr=2e-3)
+
+
+def _default_main() -> SparseTrainingConfig:
+    return SparseTrainingConfig(pretrain_epochs=2, rounds=5, epochs_per_round=2,
+                                target_active_inputs=24, batch_size=512, lr=2e-3)
+
+
+@dataclass(frozen=True)
+class StageTraining:
+    """Per stage: cascade depth and recall, class balance, Algorithm 1 settings."""
+
+    cascade: SparseTrainingConfig = field(default_factory=_default_cascade)
+    main: SparseTrainingConfig = field(default_factory=_default_main)
+    cascade_levels: int = 1
+    cascade_recall: float = 0.995
+    balance: float = 3.0
+
+
+def _balanced_weights(y: np.ndarray) -> np.ndarray:
+    pos = max(1, int((y > 0.5).sum()))
+    neg = max(1, int((y <= 0.5).sum()))
+    return np.where(y > 0.5, 0.5 * len(y) / pos, 0.5 * len(y) / neg).astype(np.float32)
+
+
+def fit(net: SADNN, train: SampleSet, val: SampleSet, config: SparseTrainingConfig,
+        seed: int, progress: ProgressCallback, label: str) -> dict[str, Any]:
+    """Train ``net`` in place (Algorithm 1, or plain epochs when it is dense)."""
+    report = lambda stage, done, total: progress(f"{label}: {stage}", done, total)  # noqa: E731
+    if net.config.dense:
+        return _fit_dense(net, train, val, config, seed, report)
+    history = train_sadnn(net, train, val, config, seed, report)
+    return {"best": history.best, "union_inputs": int(net.active_inputs().numel()),
+            "curves": history.curves()}
+
+
+def _fit_dense(net: SADNN, train: SampleSet, val: SampleSet, config: SparseTrainingConfig,
+               seed: int, report: ProgressCallback) -> dict[str, Any]:
+    """As many epochs as Algorithm 1 would run, all weights, best epoch by validation."""
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    n_epochs = config.pretrain_epochs + config.rounds * config.epochs_per_round
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    n_batches = math.ceil(len(train) / config.batch_size)
+    best = (math.inf, 0, {k: v.clone() for k, v in net.state_dict().items()})
+    for epoch in range(1, n_epochs + 1):
+        net.train()
+        order = torch.randperm(len(train), generator=gen)
+        for b in range(n_batches):
+            idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+            per = torch.nn.functional.binary_cross_entropy_with_logits(
+                net(train.x[idx]), train.y[idx], reduction="none")
+            w = train.weight[idx] if train.weight is not None else torch.ones_like(per)
+            loss = (per * w).sum() / w.sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        report("dense epochs", epoch, n_epochs)
+        v = evaluate(net, val)["loss"]
+        if v < best[0]:
+            best = (v, epoch, {k: t.clone() for k, t in net.state_dict().items()})
+    net.load_state_dict(best[2])
+    return {"best": {"epoch": best[1], "val_loss": best[0]}, "union_inputs": net.config.n_inputs}
+
+
+def _rates(logits: np.ndarray, y: np.ndarray, thr: float) -> dict[str, float]:
+    keep = logits >= thr
+    pos, neg = y > 0.5, y <= 0.5
+    return {"recall": float(keep[pos].mean()) if pos.any() else 1.0,
+            "rejected": float((~keep[neg]).mean()) if neg.any() else 0.0}
+
+
+def _rows(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``x[idx]``, without a copy when ``idx`` is every row in order."""
+    return x if len(idx) == len(x) else x[idx]
+
+
+def _kept_rates(alive: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    kept = np.zeros(len(y), dtype=np.float32)
+    kept[alive] = 1.0
+    return _rates(kept, y, 0.5)
+
+
+Miner = Callable[[StageNets], tuple[np.ndarray, np.ndarray]]
+"""Given the trained cascade (as a StageNets whose main net is its last level), hard
+negatives (train features, validation features) that it lets through."""
+
+
+def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
+                val: tuple[np.ndarray, np.ndarray], config: StageTraining, seed: int,
+                dense: bool, progress: ProgressCallback,
+                mine: Miner | None = None) -> tuple[StageNets, dict[str, Any]]:
+    """Train one stage's cascade and main net; returns them and the figures for the card.
+
+    ``mine``, when given, adds hard negatives that the trained cascade passes (found on
+    whole training volumes) to the main net's training and validation samples.
+    """
+    (x, y), (xv, yv) = train, val
+    for what, labels in (("training", y), ("validation", yv)):
+        if not (labels > 0.5).any() or not (labels <= 0.5).any():
+            raise ValueError(f"{name} stage: the {what} samples need positives and "
+                             f"negatives, got {int((labels > 0.5).sum())} and "
+                             f"{int((labels <= 0.5).sum())}")
+    alive, alive_v = np.arange(len(y)), np.arange(len(yv))
+    cascade, thresholds, levels = [], [], []
+    for level in range(config.cascade_levels):
+        net = SADNN(cascade_net_config(dense=dense), seed=seed + level)
+        ya = y[alive]
+        tr = SampleSet(_rows(x, alive), ya, _balanced_weights(ya))
+        va = SampleSet(_rows(xv, alive_v), yv[alive_v], _balanced_weights(yv[alive_v]))
+        fig = fit(net, tr, va, config.cascade, seed + level, progress,
+                  f"{name} cascade {level + 1}")
+        lt, lv = full_logits(net, tr.x), full_logits(net, va.x)
+        thr = min(recall_threshold(lt[ya > 0.5], config.cascade_recall),
+                  recall_threshold(lv[va.y.numpy() > 0.5], config.cascade_recall))
+        fig.update(threshold=thr, train=_rates(lt, ya, thr),
+                   validation=_rates(lv, yv[alive_v], thr))
+        alive, alive_v = alive[lt >= thr], alive_v[lv >= thr]
+        fig["cumulative"] = {"train": _kept_rates(alive, y),
+                             "validation": _kept_rates(alive_v, yv)}
+        cascade.append(net)
+        thresholds.append(thr)
+        levels.append(fig)
+
+    rng = np.random.default_rng(seed)
+    pos, neg = alive[y[alive] > 0.5], alive[y[alive] <= 0.5]
+    hard, hard_v = (mine(StageNets(cascade, thresholds, cascade[-1])) if mine
+                    else (x[:0], xv[:0]))
+    n_neg = min(len(neg), max(1, int(config.balance * len(pos)) - len(hard)))
+    keep = np.sort(np.concatenate([pos, rng.choice(neg, n_neg, replace=False)]))
+    main = SADNN(main_net_config(dense=dense), seed=seed + 50)
+    ym = np.concatenate([y[keep], np.zeros(len(hard), np.float32)])
+    yvm = np.concatenate([yv[alive_v], np.zeros(len(hard_v), np.float32)])
+    tr = SampleSet(np.concatenate([x[keep], hard]), ym, _balanced_weights(ym))
+    va = SampleSet(np.concatenate([_rows(xv, alive_v), hard_v]), yvm, _balanced_weights(yvm))
+    fig = fit(main, tr, va, config.main, seed + 50, progress, f"{name} main")
+    fig["validation"] = evaluate(main, va)
+    fig["samples"] = {"train": len(ym), "validation": len(yvm), "hard_negatives": len(hard),
+                      "hard_negatives_validation": len(hard_v)}
+    for net in (*cascade, main):
+        net.eval()
+    figures = {"samples": {"train_positives": int((y > 0.5).sum()),
+                           "train_negatives": int((y <= 0.5).sum()),
+                           "val_positives": int((yv > 0.5).sum()),
+                           "val_negatives": int((yv <= 0.5).sum())},
+               "cascade": levels, "main": fig}
+    return StageNets(cascade, thresholds, main), figures

@@ -1,0 +1,234 @@
+"""Training a detector: samples per stage, the cascade, the main nets, one bundle.
+
+``train_detector(dataset, out, config, seed)`` splits the annotated cases by id, learns
+the hypothesis ranges (orientation set, size set, mean size) from the training poses,
+then, stage by stage as MSL does:
+
+1. position: samples (:mod:`napari_msdl.training.samples`) on every case; the cascade;
+   hard negatives that the cascade passes on whole volumes (:mod:`.mining`); the main net;
+2. orientation and scale: samples whose far negatives lie around the confusers the
+   trained position stage ranks high; cascade and main net each
+   (:mod:`napari_msdl.training.stage`, Algorithm 1).
+
+It then measures detection on the validation cases and writes one model bundle
+atomically: Ctrl-C or a failure at any point leaves no model (and an existing one
+untouched). Each image is read once; its feature volume is kept for the later passes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from napari_msdl._progress import ProgressCallback, no_progress
+from napari_msdl.detector.features import FeatureVolume
+from napari_msdl.detector.hypotheses import OrientationSet, SizeSet, feature_volume
+from napari_msdl.detector.model import STAGES, DetectorModel, SearchParams
+from napari_msdl.sparse import SparseTrainingConfig
+from napari_msdl.sparse.grid import N_INPUTS
+from napari_msdl.training.datasets import Case, Dataset
+from napari_msdl.training.mining import mine_position, position_confusers
+from napari_msdl.training.samples import (
+    SampleConfig,
+    orientation_samples,
+    position_samples,
+    scale_samples,
+)
+from napari_msdl.training.stage import StageTraining, train_stage
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run is configured by (stored in the model card)."""
+
+    samples: SampleConfig = field(default_factory=SampleConfig)
+    stage: StageTraining = field(default_factory=StageTraining)
+    search: SearchParams = field(default_factory=SearchParams)
+    orientation_step_deg: float = 12.0
+    size_step: float = 0.08
+    shifts: int = 2
+    hard_negatives: int = 40
+    confusers: int = 20
+    val_fraction: float = 0.2
+    val_ids: tuple[str, ...] | None = None
+
+    def with_epochs(self, epochs: int | None = None, rounds: int | None = None,
+                    pretrain: int | None = None) -> TrainConfig:
+        """A copy with Algorithm 1's epoch counts changed for every network."""
+        changes = {k: v for k, v in (("epochs_per_round", epochs), ("rounds", rounds),
+                                     ("pretrain_epochs", pretrain)) if v is not None}
+        s = self.stage
+        return replace(self, stage=replace(s, cascade=replace(s.cascade, **changes),
+                                           main=replace(s.main, **changes)))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["val_ids"] = None if self.val_ids is None else list(self.val_ids)
+        return d
+
+
+def tiny_config(**changes: Any) -> TrainConfig:
+    """A small, fast configuration (tests, smoke runs): few epochs and samples."""
+    sparse = SparseTrainingConfig(pretrain_epochs=2, rounds=2, epochs_per_round=1,
+                                  target_active_inputs=40, batch_size=256, lr=3e-3)
+    cfg = TrainConfig(samples=SampleConfig(positives=20, negatives=60),
+                      stage=StageTraining(cascade=sparse, main=sparse, cascade_levels=1),
+                      orientation_step_deg=15.0, size_step=0.12, shifts=1,
+                      hard_negatives=10, confusers=5)
+    return replace(cfg, **changes)
+
+
+def _case_rng(seed: int, n: int, tag: int) -> np.random.Generator:
+    return np.random.default_rng([seed, n, tag])
+
+
+def _stack(chunks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate (x, y) chunks into one preallocated pair, freeing them as it goes."""
+    x = np.empty((sum(len(c[1]) for c in chunks), N_INPUTS), np.float32)
+    y = np.empty(len(x), np.float32)
+    start = 0
+    while chunks:
+        cx, cy = chunks.pop(0)
+        x[start:start + len(cy)], y[start:start + len(cy)] = cx, cy
+        start += len(cy)
+    return x, y
+
+
+def position_pass(cases: list[Case], spacing: np.ndarray, config: TrainConfig, seed: int,
+                  label: str, progress: ProgressCallback
+                  ) -> tuple[list[FeatureVolume], tuple[np.ndarray, np.ndarray]]:
+    """Read every case once: its feature volume (kept for the later passes) and the
+    position samples on ``config.shifts`` sub-voxel shifts of the feature grid."""
+    fvs, chunks = [], []
+    progress(label, 0, len(cases))
+    for n, case in enumerate(cases):
+        volume = case.load_volume()
+        for shift in range(config.shifts):
+            rng = _case_rng(seed, n, shift)
+            offset = (rng.random(3) - 0.5) * spacing if shift else np.zeros(3)
+            fv = feature_volume(volume, spacing, offset)
+            if shift == 0:
+                fvs.append(fv)
+            chunks.append(position_samples(fv, case.pose, config.samples, rng))
+        progress(label, n + 1, len(cases))
+    return fvs, _stack(chunks)
+
+
+def box_pass(cases: list[Case], fvs: list[FeatureVolume], confusers: list[np.ndarray],
+             orientations: OrientationSet, sizes: SizeSet, config: TrainConfig, seed: int,
+             label: str, progress: ProgressCallback) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Orientation and scale samples of every case (``config.shifts`` draws each)."""
+    parts: dict[str, list] = {"orientation": [], "scale": []}
+    progress(label, 0, len(cases))
+    for n, (case, fv, conf) in enumerate(zip(cases, fvs, confusers, strict=True)):
+        for shift in range(config.shifts):
+            rng = _case_rng(seed, n, 10 + shift)
+            parts["orientation"].append(orientation_samples(
+                fv, case.pose, orientations, sizes.mean, config.samples, rng, conf))
+            parts["scale"].append(scale_samples(fv, case.pose, sizes, config.samples, rng,
+                                                conf))
+        progress(label, n + 1, len(cases))
+    return {k: _stack(v) for k, v in parts.items()}
+
+
+def _miner(train: list[Case], val: list[Case], fvs: tuple[list, list], config: TrainConfig,
+           seed: int, progress: ProgressCallback):
+    """The miner for :func:`train_stage`: hard position negatives of every case."""
+    def mine(nets):
+        out = []
+        for tag, (cases, volumes) in enumerate(zip((train, val), fvs, strict=True)):
+            label = "hard negatives (" + ("train" if tag == 0 else "validation") + ")"
+            found = []
+            for n, (case, fv) in enumerate(zip(cases, volumes, strict=True)):
+                found.append(mine_position(
+                    nets, fv, case.pose, config.samples.position_negative,
+                    config.hard_negatives, config.search.position_stride,
+                    _case_rng(seed + tag, n, 99)))
+                progress(label, n + 1, len(cases))
+            out.append(np.concatenate(found))
+        return out[0], out[1]
+    return mine
+
+
+def _confusers(nets, cases: list[Case], fvs: list[FeatureVolume], config: TrainConfig,
+               label: str, progress: ProgressCallback) -> list[np.ndarray]:
+    out = []
+    for n, (case, fv) in enumerate(zip(cases, fvs, strict=True)):
+        out.append(position_confusers(nets, fv, case.pose, 2 * config.samples.position_negative,
+                                      config.confusers, config.search.position_stride))
+        progress(label, n + 1, len(cases))
+    return out
+
+
+def train_detector(dataset: str | Path | Dataset, out: str | Path | None,
+                   config: TrainConfig | None = None, seed: int = 0,
+                   progress: ProgressCallback | None = None, dense: bool = False,
+                   command: str | None = None) -> DetectorModel:
+    """Train the three-stage detector on ``dataset`` and save it to ``out`` (a folder).
+
+    ``out=None`` trains without saving. ``dense=True`` trains the dense baseline (no
+    sparsity: every first layer reads all 5832 inputs, the same epochs in total).
+    """
+    from napari_msdl.training.bundle import save_model
+    from napari_msdl.training.evaluate import evaluate_cases
+
+    config = config or TrainConfig()
+    progress = progress or no_progress
+    ds = dataset if isinstance(dataset, Dataset) else Dataset.open(dataset)
+    t0 = time.perf_counter()
+    train, val = ds.split(None if config.val_ids is None else list(config.val_ids),
+                          config.val_fraction, seed)
+    if not train or not val:
+        raise ValueError(f"need annotated training and validation cases, got {len(train)} "
+                         f"and {len(val)} in {ds.root}")
+    poses = [c.pose for c in train]
+    orientations = OrientationSet.learn(np.stack([p.rotation for p in poses]),
+                                        config.orientation_step_deg)
+    sizes = SizeSet.learn(np.stack([p.size for p in poses]), config.size_step)
+    spacing = sizes.mean / 18
+
+    fvs, train_xy = position_pass(train, spacing, config, seed, "samples (train)", progress)
+    fvs_val, val_xy = position_pass(val, spacing, config, seed + 1, "samples (validation)",
+                                    progress)
+    mine = _miner(train, val, (fvs, fvs_val), config, seed, progress) \
+        if config.hard_negatives else None
+    stages, figures = {}, {}
+    stages["position"], figures["position"] = train_stage(
+        "position", train_xy, val_xy, config.stage, seed, dense, progress, mine)
+    del train_xy, val_xy
+    confusers = _confusers(stages["position"], train, fvs, config, "confusers (train)",
+                           progress)
+    confusers_val = _confusers(stages["position"], val, fvs_val, config,
+                               "confusers (validation)", progress)
+    train_xy = box_pass(train, fvs, confusers, orientations, sizes, config, seed,
+                        "samples (train)", progress)
+    val_xy = box_pass(val, fvs_val, confusers_val, orientations, sizes, config, seed + 1,
+                      "samples (validation)", progress)
+    del fvs, fvs_val
+    for k, name in enumerate(STAGES[1:]):
+        stages[name], figures[name] = train_stage(
+            name, train_xy.pop(name), val_xy.pop(name), config.stage, seed + 100 * (k + 1),
+            dense, progress)
+    model = DetectorModel(orientations=orientations, sizes=sizes, stages=stages,
+                          search=config.search, dense=dense)
+    train_seconds = time.perf_counter() - t0
+    report = evaluate_cases(model, val, progress=progress, label="validation detection")
+    model.card = {
+        "data": {"dataset": str(Path(ds.root).resolve()), "name": ds.name,
+                 "train_cases": len(train), "val_cases": len(val),
+                 "val_ids": [c.id for c in val]},
+        "command": command, "seed": seed, "dense": dense,
+        "training_seconds": round(train_seconds, 1),
+        "sparsity": model.sparsity(), "stages": figures,
+        "validation": {k: report[k] for k in ("position_error", "corner_error", "seconds")},
+        "hypotheses": {"orientations": len(orientations.rotvecs), "sizes": len(sizes.logs),
+                       "mean_size": sizes.mean.tolist(), "spacing": spacing.tolist()},
+        "config": config.to_dict(),
+    }
+    if out is not None:
+        save_model(model, out)
+    return model

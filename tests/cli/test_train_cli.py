@@ -1,0 +1,62 @@
+"""``napari-msdl train``: a bundle on success, nothing half-written on failure."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_msdl.cli import main
+from napari_msdl.geometry import Pose
+from napari_msdl.training.datasets import create_dataset, put_case
+from napari_msdl.volume import Volume
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train") / "data"
+    ds = create_dataset(root)
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        vol = Volume(rng.integers(0, 200, (30, 28, 26), dtype=np.uint8), spacing=(1.2,) * 3)
+        pose = Pose(center=(15 + i, 16, 14), angles=(0.1 * i, 0, 0.05), size=(20, 18, 14))
+        put_case(ds, f"c{i}", vol, pose)
+    return root
+
+
+def test_train_writes_a_bundle_with_its_card(data, tmp_path):
+    out = tmp_path / "model"
+    rc = main(["train", "--data", str(data), "--out", str(out), "--seed", "3", "--tiny",
+               "--epochs", "1", "--rounds", "1", "--val", "c2", "--quiet"])
+    assert rc == 0
+    card = json.loads((out / "model.json").read_text())["card"]
+    assert card["seed"] == 3 and card["data"]["val_ids"] == ["c2"]
+    assert "train" in card["command"] and card["training_seconds"] > 0
+    assert set(card["sparsity"]) == {"position", "orientation", "scale"}
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--val-fraction", "1.5"], "--val-fraction"),
+    (["--val", "nobody"], "validation ids"),
+    (["--epochs", "-1"], "--epochs"),
+])
+def test_bad_arguments_are_one_line_errors(data, tmp_path, capsys, extra, message):
+    rc = main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--tiny", "--quiet",
+               *extra])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and message in err
+    assert not (tmp_path / "m").exists()
+
+
+def test_missing_dataset(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "m")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_interrupt_leaves_no_model(data, tmp_path, monkeypatch, capsys):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("napari_msdl.training.train.train_stage", interrupt)
+    out = tmp_path / "model"
+    assert main(["train", "--data", str(data), "--out", str(out), "--tiny", "--quiet"]) == 130
+    assert not out.exists() and list(tmp_path.iterdir()) == []

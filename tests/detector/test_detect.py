@@ -1,0 +1,107 @@
+"""Detection mechanics on an untrained (random) model: API, errors, progress, cancel."""
+
+import numpy as np
+import pytest
+import torch
+
+from napari_msdl._progress import Cancelled
+from napari_msdl.detector import STAGES, Detection, DetectorModel, SearchParams, detect
+from napari_msdl.detector.cascade import InferenceNet, StageNets
+from napari_msdl.detector.features import Features
+from napari_msdl.detector.hypotheses import OrientationSet, SizeSet
+from napari_msdl.geometry import rotation_matrices
+from napari_msdl.sparse import SADNN, cascade_net_config, main_net_config, sparsify_step
+from napari_msdl.volume.volume import Volume
+
+
+def random_model(threshold: float = -1e9) -> DetectorModel:
+    rng = np.random.default_rng(0)
+    rots = rotation_matrices(rng.normal(scale=0.2, size=(20, 3)))
+    sizes = np.array([20.0, 18.0, 14.0]) * np.exp(rng.normal(scale=0.05, size=(20, 3)))
+    stages = {}
+    for k, name in enumerate(STAGES):
+        cascade = SADNN(cascade_net_config(), seed=k)
+        sparsify_step(cascade.first, 0.997)
+        main = SADNN(main_net_config(), seed=10 + k)
+        sparsify_step(main.first, 0.999)
+        stages[name] = StageNets([cascade], [threshold], main)
+    return DetectorModel(OrientationSet.learn(rots, 20.0), SizeSet.learn(sizes, 0.15), stages,
+                         SearchParams(top_position=5, top_orientation=5, top_scale=5,
+                                      orientation_refine=2, average=3, chunk=512))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model()
+
+
+@pytest.fixture(scope="module")
+def volume():
+    rng = np.random.default_rng(1)
+    return Volume(rng.integers(0, 200, (30, 28, 26), dtype=np.uint8), spacing=(1.2, 1.2, 1.4))
+
+
+def test_detection_result_and_json(model, volume):
+    det = detect(volume, model, device="cpu")
+    assert isinstance(det, Detection)
+    assert det.corners.shape == (8, 3)
+    np.testing.assert_allclose(det.corners, det.pose.corners())
+    d = det.to_dict()
+    assert set(d["pose"]) == {"center", "angles", "size"}
+    assert len(d["corners"]) == 8 and all(len(c) == 3 for c in d["corners"])
+    assert 0.0 <= d["score"] <= 1.0
+    assert set(STAGES) | {"prepare", "total"} <= set(d["timings"])
+    for name in STAGES:
+        stage = det.stages[name]
+        assert len(stage.scores) == len(stage.centers) == 5
+        assert np.all(np.diff(stage.log_scores) <= 1e-9)  # best first
+        assert stage.hypotheses >= len(stage.scores)
+    assert det.stages["position"].hypotheses > 100
+
+
+def test_detection_is_deterministic_and_top_k_counts(model, volume):
+    a = detect(volume, model, device="cpu")
+    b = detect(volume, model, device="cpu", top_k={"position": 3, "scale": 4})
+    c = detect(volume, model, device="cpu")
+    assert a.pose.allclose(c.pose, atol=0)
+    assert len(b.stages["position"].scores) == 3 and len(b.stages["scale"].scores) == 4
+
+
+def test_bad_volumes_and_parameters_are_refused(model):
+    with pytest.raises(ValueError, match="3D"):
+        detect(np.zeros((20, 20)), model)
+    with pytest.raises(ValueError, match="constant"):
+        detect(Volume(np.full((20, 20, 20), 3.0)), model)
+    with pytest.raises(ValueError, match="finite"):
+        detect(np.full((20, 20, 20), np.nan), model)
+    with pytest.raises(ValueError, match="top_k"):
+        detect(Volume(np.arange(8000.0).reshape(20, 20, 20)), model, top_k={"shape": 3})
+
+
+def test_progress_per_stage_and_chunk_and_cancel(model, volume):
+    calls = []
+    detect(volume, model, device="cpu", progress=lambda s, d, t: calls.append((s, d, t)))
+    stages = [c[0] for c in calls]
+    for name in ("prepare", *STAGES):
+        assert name in stages
+    assert sum(1 for c in calls if c[0] == "position") > 2  # per chunk, not only per stage
+
+    def cancel(stage, done, total):
+        if stage == "orientation":
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        detect(volume, model, device="cpu", progress=cancel)
+
+
+def test_inference_net_equals_forward_active():
+    net = SADNN(main_net_config(), seed=3)
+    sparsify_step(net.first, 0.97)
+    net.eval()
+    cols = net.active_inputs()
+    x = torch.rand(64, 5832) * 3
+    ref = net.forward_active(x[:, cols]).numpy()
+    xa = x[:, cols].contiguous()
+    std, mean = torch.std_mean(xa.double(), dim=1, correction=0)
+    got = InferenceNet(net)(Features(xa, mean.float(), std.float()))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
