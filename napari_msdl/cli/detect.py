@@ -1,4 +1,4 @@
-"""``napari-msdl detect``: find the aortic valve box in one volume, write OUT.json."""
+"""``napari-msdl detect``: find the aortic valve box (and mesh) in one volume."""
 
 from __future__ import annotations
 
@@ -7,11 +7,15 @@ import argparse
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "detect", help="detect the aortic valve box in a volume",
+        "detect", help="detect the aortic valve box (and mesh) in a volume",
         description="Run the position -> orientation -> scale detector on IMAGE and write "
-        "the pose, its 8 corners, the score, per-stage timings and candidates as JSON.")
+        "the pose, its 8 corners, the score, per-stage timings and candidates as JSON. When "
+        "the model bundle has a boundary model, the valve mesh is also segmented (mean "
+        "shape in the box, deformed along its normals); --mesh writes it as PLY/STL/OBJ.")
     p.add_argument("image", help="volume file (NIfTI, NRRD, MHA/MHD, DICOM folder, TIFF, npy)")
     p.add_argument("--out", required=True, help="JSON file to write")
+    p.add_argument("--mesh", default=None, metavar="MESH.ply",
+                   help="also write the segmented valve mesh (.ply, .stl or .obj, in mm)")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="where to run (default: cuda when available, else cpu)")
@@ -21,19 +25,31 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    from pathlib import Path
 
     from napari_msdl._io import write_text_atomic
     from napari_msdl._progress import tqdm_progress
-    from napari_msdl.detector import detect, load_model
+    from napari_msdl.pipeline import find_valve, load_valve_model
+    from napari_msdl.training.datasets import save_mesh
     from napari_msdl.volume import load_volume
 
+    if args.mesh and Path(args.mesh).suffix.lower() not in (".ply", ".stl", ".obj"):
+        raise ValueError(f"--mesh must end in .ply, .stl or .obj, got {args.mesh}")
     volume = load_volume(args.image)
-    model = load_model(args.model)
-    det = detect(volume, model, device=args.device, progress=tqdm_progress(disable=args.quiet))
-    doc = det.to_dict()
+    model = load_valve_model(args.model)
+    if args.mesh and model.boundary is None:
+        raise ValueError(f"--mesh needs a model with a boundary model; {model.path} has none")
+    result = find_valve(volume, model, segment_mesh=bool(args.mesh), device=args.device,
+                        progress=tqdm_progress(disable=args.quiet))
+    doc = result.to_dict()
     doc["image"] = str(args.image)
+    if args.mesh:
+        save_mesh(result.segmentation.mesh(), args.mesh)
+        doc["mesh"]["file"] = str(args.mesh)
     write_text_atomic(args.out, json.dumps(doc, indent=1) + "\n")
+    det = result.detection
     c = det.pose.center
+    mesh = f", mesh {result.segmentation.seconds:.2f} s -> {args.mesh}" if args.mesh else ""
     print(f"valve at ({c[0]:.1f}, {c[1]:.1f}, {c[2]:.1f}) mm, score {det.score:.3f}, "
-          f"{det.timings['total']:.2f} s; wrote {args.out}")
+          f"{det.timings['total']:.2f} s{mesh}; wrote {args.out}")
     return 0
