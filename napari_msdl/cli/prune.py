@@ -30,6 +30,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import shlex
     from pathlib import Path
 
     from napari_msdl._io import write_text_atomic
@@ -45,10 +46,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(source)
     pruned, report = prune_model(model, args.sparsity, args.rounds, args.data, args.seed,
                                  args.epochs, progress=tqdm_progress(disable=args.quiet))
-    pruned.card = {**pruned.card, "command": "napari-msdl prune " + " ".join(
-        f"{k} {v}" for k, v in (("--model", source), ("--out", out), ("--sparsity",
-                                args.sparsity), ("--rounds", args.rounds), ("--data", args.data))
-        if v is not None)}
+    pruned.card = {**pruned.card, "command": "napari-msdl " + shlex.join(args.argv)}
     save_model(pruned, out)
     write_text_atomic(out.parent / f"{out.name}.prune.json", json.dumps(report, indent=1) + "\n")
     print(format_report(report))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 
 
 def register(subparsers) -> None:
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         if not 0.0 < args.val_fraction < 1.0:
             raise ValueError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
         config = replace(config, val_fraction=args.val_fraction)
-    command = "napari-msdl " + shlex.join(sys.argv[1:]) if sys.argv else None
+    command = "napari-msdl " + shlex.join(args.argv)
     model = train_detector(args.data, args.out, config, seed=args.seed,
                            progress=tqdm_progress(disable=args.quiet), dense=args.dense,
                            command=command)
