@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.resolve() == source.resolve():
         raise ValueError(f"--out {out} is the input model; prune never overwrites its input")
+    if not 0.0 < args.sparsity < 1.0:
+        raise ValueError(f"--sparsity must be a fraction in (0, 1), e.g. 0.998, got "
+                         f"{args.sparsity}")
     model = load_model(source)
     pruned, report = prune_model(model, args.sparsity, args.rounds, args.data, args.seed,
                                  args.epochs, progress=tqdm_progress(disable=args.quiet))

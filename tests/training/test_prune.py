@@ -24,7 +24,8 @@ def test_prune_without_data_reaches_the_target_fan_in_and_keeps_the_input(tiny_d
     model_dir, _ = tiny_detector
     model = load_model(model_dir)
     before = _fan_ins(model)
-    pruned, report = prune_model(model, sparsity=1 - 10 / 5832, rounds=2)
+    pruned, report = prune_model(model, sparsity=1 - 10 / 5832, rounds=2,
+                                 timing_hypotheses=2000)
     assert set(_fan_ins(pruned).values()) == {10}
     assert _fan_ins(model) == before  # the input model object is not modified
     for stage, nets in report["after"].items():
@@ -35,7 +36,7 @@ def test_prune_without_data_reaches_the_target_fan_in_and_keeps_the_input(tiny_d
 
 def test_pruned_masks_only_lose_ones(tiny_detector):
     model = load_model(tiny_detector[0])
-    pruned, _ = prune_model(model, sparsity=1 - 20 / 5832, rounds=1)
+    pruned, _ = prune_model(model, sparsity=1 - 20 / 5832, rounds=1, timing_hypotheses=2000)
     for (_, a), (_, b) in zip(
             [(s, n) for s, ns in model.stages.items() for n in ns.networks],
             [(s, n) for s, ns in pruned.stages.items() for n in ns.networks], strict=True):
@@ -46,7 +47,7 @@ def test_pruned_masks_only_lose_ones(tiny_detector):
 def test_prune_with_data_fine_tunes_and_reports_validation(tiny_detector):
     model_dir, data_dir = tiny_detector
     pruned, report = prune_model(load_model(model_dir), sparsity=1 - 16 / 5832, rounds=1,
-                                 data=data_dir)
+                                 data=data_dir, timing_hypotheses=2000)
     assert report["fine_tuned"] is True
     assert {"position_error_mean", "corner_error_mean"} <= set(report["validation_after"])
     assert set(_fan_ins(pruned).values()) == {16}
