@@ -151,11 +151,11 @@ def patterns():
 
 
 def detect_3d_2d():
-    """Detect valve on sample 2: the detected box (cyan) vs the truth (yellow), 3D and 2D."""
+    """Detect valve on sample 1: the detected box and mesh (cyan) vs the true box (yellow)."""
     from napari_msdl._napari.widgets.detect_valve import DetectValveWidget
 
     viewer = _viewer()
-    image = _sample(viewer, 1)
+    image = _sample(viewer, 0)
     widget = DetectValveWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Detect valve", area="right")
     if _model_path():
