@@ -49,3 +49,35 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically (UTF-8)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def read_versioned_json(manifest: Path, fmt: str, version: int, what: str) -> dict:
+    """Read a model manifest, checking its ``format`` and ``version`` first.
+
+    Errors name the file and say what was found: not JSON, another format, another version.
+    """
+    import json
+
+    try:
+        doc = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{manifest}: corrupt {what} (not valid JSON: {e})") from e
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ValueError(f"{manifest}: not a {what} (format {got!r}, expected {fmt!r})")
+    if doc.get("version") != version:
+        raise ValueError(f"{manifest}: {what} version {doc.get('version')!r} is not supported "
+                         f"(this napari-msdl reads version {version}); retrain or update "
+                         "napari-msdl")
+    return doc
+
+
+def read_safetensors(path: Path) -> dict:
+    """All tensors of a safetensors file (no pickle); a clear error for a corrupt file."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{path}: corrupt weights file, cannot read tensors ({e})") from e

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from napari_msdl._io import atomic_path, write_text_atomic
+from napari_msdl._io import atomic_path, read_safetensors, read_versioned_json, write_text_atomic
 from napari_msdl.boundary.deform import DeformParams
 from napari_msdl.boundary.features import PatchSpec
 from napari_msdl.boundary.shape_space import ShapeSpace
@@ -100,18 +100,8 @@ class BoundaryModel:
         for path in (manifest, weights):
             if not path.is_file():
                 raise FileNotFoundError(f"no boundary model in {folder}: {path.name} is missing")
-        try:
-            doc = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{manifest}: not valid JSON: {e}") from e
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-            found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-            raise ValueError(f"{manifest}: not a boundary model (format {found!r}, expected "
-                             f"{FORMAT!r})")
-        if doc.get("version") != VERSION:
-            raise ValueError(f"{manifest}: boundary model version {doc.get('version')!r} is "
-                             f"not supported (expected {VERSION})")
-        tensors = _read_tensors(weights)
+        doc = read_versioned_json(manifest, FORMAT, VERSION, "boundary model")
+        tensors = read_safetensors(weights)
         try:
             space = ShapeSpace.from_arrays(
                 {k: tensors[f"shape.{k}"].numpy() for k in ("mean", "modes", "sdev", "faces")},
@@ -127,10 +117,3 @@ class BoundaryModel:
             raise ValueError(f"{folder}: corrupt boundary model: {e}") from e
 
 
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path))
-    except Exception as e:  # safetensors raises its own error types for bad files
-        raise ValueError(f"{path}: cannot read tensors: {e}") from e

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from napari_msdl._io import atomic_path
+from napari_msdl._io import atomic_path, read_safetensors, read_versioned_json
 from napari_msdl.detector.cascade import StageNets
 from napari_msdl.detector.hypotheses import OrientationSet, SizeSet
 from napari_msdl.detector.model import STAGES, DetectorModel, SearchParams
@@ -120,33 +120,12 @@ def load_model(path: str | Path | None = None) -> DetectorModel:
     for f in (manifest, weights):
         if not f.is_file():
             raise ValueError(f"{path} is not a napari-msdl model: {f.name} is missing")
-    try:
-        doc = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{manifest}: corrupt model file (not valid JSON: {e})") from e
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise ValueError(f"{manifest}: not a napari-msdl detector model (format {got!r}, "
-                         f"expected {FORMAT!r})")
-    if doc.get("version") != VERSION:
-        raise ValueError(f"{manifest}: model format version {doc.get('version')!r} is not "
-                         f"supported (this napari-msdl reads version {VERSION}); retrain or "
-                         "update napari-msdl")
-    tensors = _read_weights(weights)
+    doc = read_versioned_json(manifest, FORMAT, VERSION, "napari-msdl detector model")
+    tensors = read_safetensors(weights)
     try:
         return _build(doc, tensors)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{path}: corrupt model bundle ({type(e).__name__}: {e})") from e
-
-
-def _read_weights(weights: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(weights))
-    except (SafetensorError, OSError, RuntimeError, ValueError) as e:
-        raise ValueError(f"{weights}: corrupt weights file ({e})") from e
 
 
 def _load_net(doc: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: str):
