@@ -1,4 +1,5 @@
-"""``napari-msdl train``: train the three-stage detector on a dataset folder."""
+"""``napari-msdl train``: train the three-stage detector and the boundary model on a
+dataset folder, into one model bundle."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ def register(subparsers) -> None:
         "train", help="train a detector model on an annotated dataset",
         description="Train the position, orientation and scale stages (cascade + main "
         "SADNN each, Algorithm 1) on DATA and write one model bundle folder to MODEL, "
-        "atomically: an interrupted run leaves no model behind.")
+        "atomically: an interrupted run leaves no model behind. With meshes in DATA, the "
+        "boundary model (shape space + boundary SADNN) is trained too and added to the "
+        "bundle; --stage boundary trains only that, into an existing bundle.")
     p.add_argument("--data", required=True, help="dataset folder (with dataset.json)")
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, samples, nets")
@@ -27,11 +30,40 @@ def register(subparsers) -> None:
                    help="train the dense baseline (no sparsity) instead")
     p.add_argument("--tiny", action="store_true",
                    help="a small, fast configuration (smoke tests, not for real use)")
+    p.add_argument("--stage", choices=("all", "detector", "boundary"), default="all",
+                   help="what to train: everything (default), the box detector only, or "
+                   "the boundary model only (added to the existing bundle --out)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
+def _train_boundary(args: argparse.Namespace) -> None:
+    """Train the boundary model on DATA's meshes and add it to the bundle at --out."""
+    from pathlib import Path
+
+    from napari_msdl._progress import tqdm_progress
+    from napari_msdl.boundary import BoundaryModel, dataset_cases, train_boundary
+    from napari_msdl.training.datasets import Dataset
+
+    out = Path(args.out)
+    if not (out / "model.json").is_file():
+        raise ValueError(f"--stage boundary adds to an existing model bundle; {out} has none "
+                         "(train the detector first)")
+    ds = Dataset.open(args.data)
+    if not any(c.mesh is not None and c.pose is not None for c in ds):
+        raise ValueError(f"{ds.root}: no case has both a pose and a mesh to train on")
+    model: BoundaryModel = train_boundary(dataset_cases(ds), seed=args.seed,
+                                          progress=tqdm_progress(disable=args.quiet))
+    model.card = {**model.card, "command": "napari-msdl " + shlex.join(args.argv),
+                  "data": str(ds.root.resolve())}
+    model.save(out)
+    print(f"added the boundary model to {out}")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.stage == "boundary":
+        _train_boundary(args)
+        return 0
     from dataclasses import replace
 
     from napari_msdl._progress import tqdm_progress
@@ -62,4 +94,9 @@ def run(args: argparse.Namespace) -> int:
           f"position error {v['position_error']['mean']:.2f} mm, corner error "
           f"{v['corner_error']['mean']:.2f} mm (means over {model.card['data']['val_cases']} "
           "cases)")
+    if args.stage == "all" and not args.dense and not args.tiny:
+        from napari_msdl.training.datasets import Dataset
+
+        if any(c.mesh is not None for c in Dataset.open(args.data)):
+            _train_boundary(args)
     return 0

@@ -50,7 +50,8 @@ def evaluate_cases(model: DetectorModel, cases: list[Case], device: str | None =
         rows.append({"id": case.id,
                      "position_error": position_error(det.pose, case.pose),
                      "corner_error": corner_error(det.pose, case.pose),
-                     "seconds": det.timings["total"], "score": det.score})
+                     "seconds": det.timings["total"], "score": det.score,
+                     "pose": det.pose.to_dict()})
         progress(label, n + 1, len(cases))
     return {"position_error": summary([r["position_error"] for r in rows]),
             "corner_error": summary([r["corner_error"] for r in rows]),
@@ -96,6 +97,7 @@ def evaluate_model(model: str | Path | None, data: str | Path, out: str | Path,
         base["model"] = str(baseline_model)
         base["kind"] = "dense"
         report["baseline"] = base
+    _add_segmentation(report, model, cases, progress)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     text = table(report)
@@ -104,6 +106,47 @@ def evaluate_model(model: str | Path | None, data: str | Path, out: str | Path,
           + (f"; dense baseline: `{baseline_model}`" if baseline_model else "")
           + "\n\nPosition error, mean corner error (mm) and detection seconds per case.\n\n"
           + text + "\n")
+    if "mesh_error_final" in report:
+        md += "\n" + segmentation_tables(report) + "\n"
     write_text_atomic(out / "report.md", md)
     report["table"] = text
     return report
+
+
+def _add_segmentation(report: dict[str, Any], model: str | Path | None, cases: list[Case],
+                      progress: ProgressCallback | None) -> None:
+    """Tables II and III from the detected boxes, when the bundle has a boundary model and
+    the cases have meshes: ``mesh_error_init``, ``mesh_error_final``, ``table3``."""
+    from napari_msdl.boundary import BoundaryModel, evaluate_segmentation
+    from napari_msdl.geometry import Pose
+    from napari_msdl.training.bundle import bundled_model_path
+
+    folder = Path(model) if model is not None else bundled_model_path()
+    meshed = [(c, r) for c, r in zip(cases, report["cases"], strict=True) if c.mesh is not None]
+    if not BoundaryModel.present(folder) or not meshed:
+        return
+    seg = evaluate_segmentation(
+        ((c.load_volume(), c.pose, c.load_mesh()) for c, _ in meshed), BoundaryModel.load(folder),
+        poses=[Pose.from_dict(r["pose"]) for _, r in meshed], ids=[c.id for c, _ in meshed],
+        progress=progress)
+    for key in ("mesh_error_init", "mesh_error_final", "mesh_error_gradient",
+                "mesh_error_intensity", "table3", "improved", "deform_seconds"):
+        if key in seg:
+            report[key] = seg[key]
+    report["segmentation_cases"] = seg.get("cases", [])
+
+
+def segmentation_tables(report: dict[str, Any]) -> str:
+    """Table II (mesh error of the initialisation and after deformation) and Table III (the
+    final error of each refinement from the same detected boxes), as Markdown."""
+    lines = ["## Table II: mesh error [mm] (from the detected boxes)", "",
+             "|  | Initialization | Final |", "|---|---|---|"]
+    for stat in ("mean", "median", "std"):
+        lines.append(f"| {stat.capitalize() if stat != 'std' else 'STD'} | "
+                     f"{report['mesh_error_init'][stat]:.2f} | "
+                     f"{report['mesh_error_final'][stat]:.2f} |")
+    lines += ["", "## Table III: segmentation error [mm]", "", "|  | Mean | Median | STD |",
+              "|---|---|---|---|"]
+    for name, row in (report.get("table3") or {}).items():
+        lines.append(f"| {name} | {row['mean']:.2f} | {row['median']:.2f} | {row['std']:.2f} |")
+    return "\n".join(lines)

@@ -1,0 +1,38 @@
+"""The boundary model joins the bundle (``train --stage boundary``), and ``evaluate`` adds
+Tables II and III when the bundle can segment."""
+
+import json
+import shutil
+
+from napari_msdl.boundary import BoundaryModel
+from napari_msdl.cli import main
+from napari_msdl.training.evaluate import evaluate_model
+
+
+def test_train_stage_boundary_adds_the_boundary_model_to_a_bundle(tiny_detector, tmp_path):
+    model_dir, data_dir = tiny_detector
+    bundle = tmp_path / "model"
+    shutil.copytree(model_dir, bundle)
+    assert not BoundaryModel.present(bundle)
+    assert main(["train", "--data", str(data_dir), "--out", str(bundle), "--stage", "boundary",
+                 "--quiet"]) == 0
+    loaded = BoundaryModel.load(bundle)
+    assert "--stage boundary" in loaded.card["command"]
+    assert (bundle / "model.json").is_file()  # the detector is still there
+
+
+def test_stage_boundary_needs_an_existing_bundle(tiny_detector, tmp_path, capsys):
+    assert main(["train", "--data", str(tiny_detector[1]), "--out", str(tmp_path / "none"),
+                 "--stage", "boundary"]) == 2
+    assert "existing model bundle" in capsys.readouterr().err
+
+
+def test_evaluate_adds_tables_two_and_three(tiny_valve_model, tiny_detector, tmp_path):
+    report = evaluate_model(tiny_valve_model, tiny_detector[1], tmp_path / "r")
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    for key in ("mesh_error_init", "mesh_error_final"):
+        assert set(doc[key]) >= {"mean", "median", "std"}
+    assert len(doc["table3"]) >= 2
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "Table II" in md and "Table III" in md
+    assert report["cases"][0]["pose"]["size"]
