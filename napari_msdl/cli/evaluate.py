@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_msdl._progress import tqdm_progress
-    from napari_msdl.training.evaluate import evaluate_model
+    from napari_msdl.training.evaluate import evaluate_model, segmentation_tables
 
     if args.baseline and not args.baseline_model:
         raise ValueError("--baseline dense needs --baseline-model MODEL (a model trained "
@@ -36,5 +36,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_model(args.model, args.data, args.out, args.baseline_model,
                             device=args.device, progress=tqdm_progress(disable=args.quiet))
     print(report["table"])
+    if "mesh_error_final" in report:
+        print(segmentation_tables(report))
     print(f"wrote {args.out}/report.json and report.md")
     return 0
