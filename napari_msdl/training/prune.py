@@ -27,6 +27,7 @@ from napari_msdl.detector.model import DetectorModel
 from napari_msdl.sparse import SampleSet, SparseTrainingConfig, active_schedule, sparsify_step
 from napari_msdl.sparse.inspect import first_sparse_layer
 from napari_msdl.training.datasets import Dataset
+from napari_msdl.training.stage import _balanced_weights
 
 
 def _labelled_networks(model: DetectorModel) -> list[tuple[str, str, torch.nn.Module]]:
@@ -159,8 +160,8 @@ def _fine_tune(model: DetectorModel, stage: str, label: str, net: torch.nn.Modul
     for prev_net, thr in zip(nets.cascade[:level], nets.thresholds[:level], strict=True):
         keep &= full_logits(prev_net, x) >= thr
         keep_v &= full_logits(prev_net, xv) >= thr
-    train = SampleSet(x[keep], y[keep], _balanced(y[keep]))
-    val = SampleSet(xv[keep_v], yv[keep_v], _balanced(yv[keep_v]))
+    train = SampleSet(x[keep], y[keep], _balanced_weights(y[keep]))
+    val = SampleSet(xv[keep_v], yv[keep_v], _balanced_weights(yv[keep_v]))
     report = lambda s, d, t: progress(f"{tag}: {s}", d, t)  # noqa: E731
     train_sadnn(net, train, val, replace(config), seed, report)
     net.eval()
@@ -169,11 +170,6 @@ def _fine_tune(model: DetectorModel, stage: str, label: str, net: torch.nn.Modul
         thr = min(recall_threshold(lt[y[keep] > 0.5], recall),
                   recall_threshold(lv[yv[keep_v] > 0.5], recall))
         nets.thresholds[level] = thr
-
-
-def _balanced(y: np.ndarray) -> np.ndarray:
-    pos, neg = max(1, int((y > 0.5).sum())), max(1, int((y <= 0.5).sum()))
-    return np.where(y > 0.5, 0.5 * len(y) / pos, 0.5 * len(y) / neg).astype(np.float32)
 
 
 def format_report(report: dict[str, Any]) -> str:
