@@ -27,7 +27,7 @@ from napari_msdl.detector.model import DetectorModel
 from napari_msdl.sparse import SampleSet, SparseTrainingConfig, active_schedule, sparsify_step
 from napari_msdl.sparse.inspect import first_sparse_layer
 from napari_msdl.training.datasets import Dataset
-from napari_msdl.training.stage import _balanced_weights
+from napari_msdl.training.stage import balanced_weights
 
 
 def _labelled_networks(model: DetectorModel) -> list[tuple[str, str, torch.nn.Module]]:
@@ -130,12 +130,12 @@ def stage_samples(model: DetectorModel, cases: list, seed: int, label: str,
                   progress: ProgressCallback) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Training samples of every stage over ``cases``, drawn as training draws them, with
     the model's own hypothesis ranges and its position stage for the confusers."""
-    from napari_msdl.training.train import TrainConfig, _confusers, box_pass, position_pass
+    from napari_msdl.training.train import TrainConfig, box_pass, confuser_pass, position_pass
 
     cfg = TrainConfig()
     fvs, position = position_pass(cases, model.spacing, cfg, seed, f"samples ({label})",
                                   progress)
-    confusers = _confusers(model.stages["position"], cases, fvs, cfg, f"confusers ({label})",
+    confusers = confuser_pass(model.stages["position"], cases, fvs, cfg, f"confusers ({label})",
                            progress)
     out = box_pass(cases, fvs, confusers, model.orientations, model.sizes, cfg, seed,
                    f"samples ({label})", progress)
@@ -160,8 +160,8 @@ def _fine_tune(model: DetectorModel, stage: str, label: str, net: torch.nn.Modul
     for prev_net, thr in zip(nets.cascade[:level], nets.thresholds[:level], strict=True):
         keep &= full_logits(prev_net, x) >= thr
         keep_v &= full_logits(prev_net, xv) >= thr
-    train = SampleSet(x[keep], y[keep], _balanced_weights(y[keep]))
-    val = SampleSet(xv[keep_v], yv[keep_v], _balanced_weights(yv[keep_v]))
+    train = SampleSet(x[keep], y[keep], balanced_weights(y[keep]))
+    val = SampleSet(xv[keep_v], yv[keep_v], balanced_weights(yv[keep_v]))
     report = lambda s, d, t: progress(f"{tag}: {s}", d, t)  # noqa: E731
     train_sadnn(net, train, val, replace(config), seed, report)
     net.eval()

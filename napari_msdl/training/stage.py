@@ -54,7 +54,8 @@ class StageTraining:
     balance: float = 3.0
 
 
-def _balanced_weights(y: np.ndarray) -> np.ndarray:
+def balanced_weights(y: np.ndarray) -> np.ndarray:
+    """Per-sample weights giving positives and negatives equal total weight."""
     pos = max(1, int((y > 0.5).sum()))
     neg = max(1, int((y <= 0.5).sum()))
     return np.where(y > 0.5, 0.5 * len(y) / pos, 0.5 * len(y) / neg).astype(np.float32)
@@ -143,8 +144,8 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
     for level in range(config.cascade_levels):
         net = SADNN(cascade_net_config(dense=dense), seed=seed + level)
         ya = y[alive]
-        tr = SampleSet(_rows(x, alive), ya, _balanced_weights(ya))
-        va = SampleSet(_rows(xv, alive_v), yv[alive_v], _balanced_weights(yv[alive_v]))
+        tr = SampleSet(_rows(x, alive), ya, balanced_weights(ya))
+        va = SampleSet(_rows(xv, alive_v), yv[alive_v], balanced_weights(yv[alive_v]))
         fig = fit(net, tr, va, config.cascade, seed + level, progress,
                   f"{name} cascade {level + 1}")
         lt, lv = full_logits(net, tr.x), full_logits(net, va.x)
@@ -168,8 +169,8 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
     main = SADNN(main_net_config(dense=dense), seed=seed + 50)
     ym = np.concatenate([y[keep], np.zeros(len(hard), np.float32)])
     yvm = np.concatenate([yv[alive_v], np.zeros(len(hard_v), np.float32)])
-    tr = SampleSet(np.concatenate([x[keep], hard]), ym, _balanced_weights(ym))
-    va = SampleSet(np.concatenate([_rows(xv, alive_v), hard_v]), yvm, _balanced_weights(yvm))
+    tr = SampleSet(np.concatenate([x[keep], hard]), ym, balanced_weights(ym))
+    va = SampleSet(np.concatenate([_rows(xv, alive_v), hard_v]), yvm, balanced_weights(yvm))
     fig = fit(main, tr, va, config.main, seed + 50, progress, f"{name} main")
     fig["validation"] = evaluate(main, va)
     fig["samples"] = {"train": len(ym), "validation": len(yvm), "hard_negatives": len(hard),

@@ -154,8 +154,10 @@ def _miner(train: list[Case], val: list[Case], fvs: tuple[list, list], config: T
     return mine
 
 
-def _confusers(nets, cases: list[Case], fvs: list[FeatureVolume], config: TrainConfig,
+def confuser_pass(nets, cases: list[Case], fvs: list[FeatureVolume], config: TrainConfig,
                label: str, progress: ProgressCallback) -> list[np.ndarray]:
+    """Per case, the centres the trained position stage ranks highest away from the truth
+    (the look-alikes the orientation and scale stages must learn to reject)."""
     out = []
     for n, (case, fv) in enumerate(zip(cases, fvs, strict=True)):
         out.append(position_confusers(nets, fv, case.pose, 2 * config.samples.position_negative,
@@ -200,9 +202,9 @@ def train_detector(dataset: str | Path | Dataset, out: str | Path | None,
     stages["position"], figures["position"] = train_stage(
         "position", train_xy, val_xy, config.stage, seed, dense, progress, mine)
     del train_xy, val_xy
-    confusers = _confusers(stages["position"], train, fvs, config, "confusers (train)",
+    confusers = confuser_pass(stages["position"], train, fvs, config, "confusers (train)",
                            progress)
-    confusers_val = _confusers(stages["position"], val, fvs_val, config,
+    confusers_val = confuser_pass(stages["position"], val, fvs_val, config,
                                "confusers (validation)", progress)
     train_xy = box_pass(train, fvs, confusers, orientations, sizes, config, seed,
                         "samples (train)", progress)
