@@ -38,13 +38,17 @@ class ValveResult:
     segmentation: Segmentation | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The detection's JSON, plus the mesh's timing and vertex count when segmented."""
+        """The detection's JSON, plus the mesh's timing, vertex count and (with the
+        annotation topology) the box derived from the mesh when segmented."""
         doc = self.detection.to_dict()
         if self.segmentation is not None:
             doc["timings"]["boundary"] = float(self.segmentation.seconds)
             doc["mesh"] = {"vertices": int(len(self.segmentation.vertices)),
                            "faces": int(len(self.segmentation.faces)),
                            "iterations": self.segmentation.iterations}
+            box = self.segmentation.box()
+            if box is not None:
+                doc["mesh"]["pose"] = box.to_dict()
         return doc
 
 

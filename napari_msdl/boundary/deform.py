@@ -115,6 +115,16 @@ class Segmentation:
     def iterations(self) -> int:
         return len(self.moves)
 
+    def box(self) -> Pose | None:
+        """The 9-parameter box of the deformed mesh by the annotation's landmark rule
+        (:func:`napari_msdl.phantoms.pose_from_mesh`), or ``None`` when the mesh does not
+        have that rule's topology. Segmentation refines the detected box this way."""
+        from napari_msdl.phantoms.anatomy import TOPOLOGY, pose_from_mesh
+
+        if self.vertices.shape != (TOPOLOGY.n_vertices, 3):
+            return None
+        return pose_from_mesh(self.vertices)
+
     def mesh(self, initial: bool = False) -> trimesh.Trimesh:
         """The final (or initial) mesh as a ``trimesh.Trimesh`` (process=False)."""
         import trimesh

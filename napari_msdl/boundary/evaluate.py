@@ -80,6 +80,10 @@ def evaluate_segmentation(cases: Iterable[tuple[Any, Pose, Any]], boundary_model
                "mesh_error_init": mesh_error((seg.initial, faces), truth),
                "mesh_error_final": mesh_error((seg.vertices, faces), truth),
                "deform_seconds": seg.seconds, "iterations": seg.iterations}
+        box = seg.box()
+        if box is not None:
+            row["mesh_box_position_error"] = position_error(box, true_pose)
+            row["mesh_box_corner_error"] = corner_error(box, true_pose)
         for scorer in baselines:
             g = segment(volume, pose, boundary_model, scorer=scorer)
             row[f"mesh_error_{scorer}"] = mesh_error((g.vertices, faces), truth)
@@ -103,6 +107,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "table3": {TABLE3_LEARNED: summary(final)},
         "cases": rows,
     }
+    for key in ("mesh_box_position_error", "mesh_box_corner_error"):
+        if col(key):
+            out[key] = summary(col(key))
     for scorer, row_name in TABLE3_BASELINES.items():
         if col(f"mesh_error_{scorer}"):
             out[f"mesh_error_{scorer}"] = summary(col(f"mesh_error_{scorer}"))

@@ -113,10 +113,15 @@ def evaluate_model(model: str | Path | None, data: str | Path, out: str | Path,
     return report
 
 
+TABLE3_DENSE = "dense-baseline detection + mean shape + learned boundary deformation"
+
+
 def _add_segmentation(report: dict[str, Any], model: str | Path | None, cases: list[Case],
                       progress: ProgressCallback | None) -> None:
     """Tables II and III from the detected boxes, when the bundle has a boundary model and
-    the cases have meshes: ``mesh_error_init``, ``mesh_error_final``, ``table3``."""
+    the cases have meshes: ``mesh_error_init``, ``mesh_error_final``, ``table3`` (with the
+    row of the dense baseline's boxes segmented by our boundary model, when the report
+    has a baseline)."""
     from napari_msdl.boundary import BoundaryModel, evaluate_segmentation
     from napari_msdl.geometry import Pose
     from napari_msdl.training.bundle import bundled_model_path
@@ -130,10 +135,21 @@ def _add_segmentation(report: dict[str, Any], model: str | Path | None, cases: l
         poses=[Pose.from_dict(r["pose"]) for _, r in meshed], ids=[c.id for c, _ in meshed],
         progress=progress)
     for key in ("mesh_error_init", "mesh_error_final", "mesh_error_gradient",
-                "mesh_error_intensity", "table3", "improved", "deform_seconds"):
+                "mesh_error_intensity", "table3", "improved", "deform_seconds",
+                "mesh_box_position_error", "mesh_box_corner_error"):
         if key in seg:
             report[key] = seg[key]
     report["segmentation_cases"] = seg.get("cases", [])
+    if "baseline" in report:
+        rows = {r["id"]: r for r in report["baseline"]["cases"]}
+        dense = evaluate_segmentation(
+            ((c.load_volume(), c.pose, c.load_mesh()) for c, _ in meshed),
+            BoundaryModel.load(folder), poses=[Pose.from_dict(rows[c.id]["pose"])
+                                               for c, _ in meshed],
+            baselines=(), ids=[c.id for c, _ in meshed], progress=progress)
+        report["baseline"]["mesh_error_init"] = dense["mesh_error_init"]
+        report["baseline"]["mesh_error_final"] = dense["mesh_error_final"]
+        report["table3"][TABLE3_DENSE] = dense["mesh_error_final"]
 
 
 def segmentation_tables(report: dict[str, Any]) -> str:
@@ -149,4 +165,11 @@ def segmentation_tables(report: dict[str, Any]) -> str:
               "|---|---|---|---|"]
     for name, row in (report.get("table3") or {}).items():
         lines.append(f"| {name} | {row['mean']:.2f} | {row['median']:.2f} | {row['std']:.2f} |")
+    if "mesh_box_position_error" in report:
+        lines += ["", "## The box from the segmented mesh (the annotation's landmark rule) [mm]",
+                  "", "|  | Position | Corner |", "|---|---|---|"]
+        for stat in ("mean", "median", "std"):
+            lines.append(f"| {stat.capitalize() if stat != 'std' else 'STD'} | "
+                         f"{report['mesh_box_position_error'][stat]:.2f} | "
+                         f"{report['mesh_box_corner_error'][stat]:.2f} |")
     return "\n".join(lines)

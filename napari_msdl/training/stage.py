@@ -45,13 +45,19 @@ def _default_main() -> SparseTrainingConfig:
 
 @dataclass(frozen=True)
 class StageTraining:
-    """Per stage: cascade depth and recall, class balance, Algorithm 1 settings."""
+    """Per stage: cascade depth and recall, class balance, Algorithm 1 settings.
+
+    ``bootstrap`` (stages trained with a miner): rounds in which the trained main net
+    scans the training volumes, the far hypotheses it ranks highest join its negatives,
+    and it is trained again (MSL's bootstrapping, aimed at the look-alikes detection
+    would otherwise pick)."""
 
     cascade: SparseTrainingConfig = field(default_factory=_default_cascade)
     main: SparseTrainingConfig = field(default_factory=_default_main)
     cascade_levels: int = 1
     cascade_recall: float = 0.995
-    balance: float = 3.0
+    balance: float = 5.0
+    bootstrap: int = 1
 
 
 def balanced_weights(y: np.ndarray) -> np.ndarray:
@@ -120,8 +126,9 @@ def _kept_rates(alive: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 Miner = Callable[[StageNets], tuple[np.ndarray, np.ndarray]]
-"""Given the trained cascade (as a StageNets whose main net is its last level), hard
-negatives (train features, validation features) that it lets through."""
+"""Given trained nets (the cascade alone, as a StageNets whose main net is its last
+level, or the cascade and main net), hard negatives (train features, validation
+features) that they let through; called once per bootstrap round too."""
 
 
 def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
@@ -131,7 +138,8 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
     """Train one stage's cascade and main net; returns them and the figures for the card.
 
     ``mine``, when given, adds hard negatives that the trained cascade passes (found on
-    whole training volumes) to the main net's training and validation samples.
+    whole training volumes) to the main net's training and validation samples, and
+    ``config.bootstrap`` times more: those the trained main net ranks highest.
     """
     (x, y), (xv, yv) = train, val
     for what, labels in (("training", y), ("validation", yv)):
@@ -164,17 +172,31 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
     pos, neg = alive[y[alive] > 0.5], alive[y[alive] <= 0.5]
     hard, hard_v = (mine(StageNets(cascade, thresholds, cascade[-1])) if mine
                     else (x[:0], xv[:0]))
-    n_neg = min(len(neg), max(1, int(config.balance * len(pos)) - len(hard)))
+    n_neg = min(len(neg), max(len(pos), int(config.balance * len(pos)) - len(hard)))
     keep = np.sort(np.concatenate([pos, rng.choice(neg, n_neg, replace=False)]))
-    main = SADNN(main_net_config(dense=dense), seed=seed + 50)
-    ym = np.concatenate([y[keep], np.zeros(len(hard), np.float32)])
-    yvm = np.concatenate([yv[alive_v], np.zeros(len(hard_v), np.float32)])
-    tr = SampleSet(np.concatenate([x[keep], hard]), ym, balanced_weights(ym))
-    va = SampleSet(np.concatenate([_rows(xv, alive_v), hard_v]), yvm, balanced_weights(yvm))
-    fig = fit(main, tr, va, config.main, seed + 50, progress, f"{name} main")
-    fig["validation"] = evaluate(main, va)
-    fig["samples"] = {"train": len(ym), "validation": len(yvm), "hard_negatives": len(hard),
-                      "hard_negatives_validation": len(hard_v)}
+
+    def fit_main(hard: np.ndarray, hard_v: np.ndarray, label: str) -> tuple[SADNN, dict]:
+        main = SADNN(main_net_config(dense=dense), seed=seed + 50)
+        ym = np.concatenate([y[keep], np.zeros(len(hard), np.float32)])
+        yvm = np.concatenate([yv[alive_v], np.zeros(len(hard_v), np.float32)])
+        tr = SampleSet(np.concatenate([x[keep], hard]), ym, balanced_weights(ym))
+        va = SampleSet(np.concatenate([_rows(xv, alive_v), hard_v]), yvm,
+                       balanced_weights(yvm))
+        fig = fit(main, tr, va, config.main, seed + 50, progress, label)
+        fig["validation"] = evaluate(main, va)
+        fig["samples"] = {"train": len(ym), "validation": len(yvm),
+                          "hard_negatives": len(hard), "hard_negatives_validation": len(hard_v)}
+        return main, fig
+
+    main, fig = fit_main(hard, hard_v, f"{name} main")
+    rounds = []
+    for round_ in range(1, 1 + (config.bootstrap if mine else 0)):
+        more, more_v = mine(StageNets(cascade, thresholds, main))
+        hard, hard_v = np.concatenate([hard, more]), np.concatenate([hard_v, more_v])
+        rounds.append({k: fig[k] for k in ("validation", "samples")})
+        main, fig = fit_main(hard, hard_v, f"{name} main (bootstrap {round_})")
+    if rounds:
+        fig["bootstrap"] = rounds
     for net in (*cascade, main):
         net.eval()
     figures = {"samples": {"train_positives": int((y > 0.5).sum()),

@@ -43,7 +43,11 @@ from napari_msdl.training.stage import StageTraining, train_stage
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a training run is configured by (stored in the model card)."""
+    """Everything a training run is configured by (stored in the model card).
+
+    ``position_cascade_levels`` overrides ``stage.cascade_levels`` for the position stage,
+    which scores every voxel of the grid and so gains most from a deeper cascade
+    (``None``: the same as the other stages)."""
 
     samples: SampleConfig = field(default_factory=SampleConfig)
     stage: StageTraining = field(default_factory=StageTraining)
@@ -51,8 +55,9 @@ class TrainConfig:
     orientation_step_deg: float = 12.0
     size_step: float = 0.08
     shifts: int = 2
-    hard_negatives: int = 40
-    confusers: int = 20
+    hard_negatives: int = 60
+    confusers: int = 40
+    position_cascade_levels: int | None = 2
     val_fraction: float = 0.2
     val_ids: tuple[str, ...] | None = None
 
@@ -78,7 +83,7 @@ def tiny_config(**changes: Any) -> TrainConfig:
     cfg = TrainConfig(samples=SampleConfig(positives=20, negatives=60),
                       stage=StageTraining(cascade=sparse, main=sparse, cascade_levels=1),
                       orientation_step_deg=15.0, size_step=0.12, shifts=1,
-                      hard_negatives=10, confusers=5)
+                      hard_negatives=10, confusers=5, position_cascade_levels=None)
     return replace(cfg, **changes)
 
 
@@ -137,19 +142,24 @@ def box_pass(cases: list[Case], fvs: list[FeatureVolume], confusers: list[np.nda
 
 def _miner(train: list[Case], val: list[Case], fvs: tuple[list, list], config: TrainConfig,
            seed: int, progress: ProgressCallback):
-    """The miner for :func:`train_stage`: hard position negatives of every case."""
+    """The miner for :func:`train_stage`: hard position negatives of every case (first the
+    cascade's, then on each bootstrap round the main net's)."""
+    calls = [0]
+
     def mine(nets):
         out = []
+        what = "hard negatives" if calls[0] == 0 else f"bootstrap {calls[0]}"
         for tag, (cases, volumes) in enumerate(zip((train, val), fvs, strict=True)):
-            label = "hard negatives (" + ("train" if tag == 0 else "validation") + ")"
+            label = f"{what} (" + ("train" if tag == 0 else "validation") + ")"
             found = []
             for n, (case, fv) in enumerate(zip(cases, volumes, strict=True)):
                 found.append(mine_position(
                     nets, fv, case.pose, config.samples.position_negative,
                     config.hard_negatives, config.search.position_stride,
-                    _case_rng(seed + tag, n, 99)))
+                    _case_rng(seed + tag, n, 99 + calls[0])))
                 progress(label, n + 1, len(cases))
             out.append(np.concatenate(found))
+        calls[0] += 1
         return out[0], out[1]
     return mine
 
@@ -199,8 +209,10 @@ def train_detector(dataset: str | Path | Dataset, out: str | Path | None,
     mine = _miner(train, val, (fvs, fvs_val), config, seed, progress) \
         if config.hard_negatives else None
     stages, figures = {}, {}
+    levels = config.position_cascade_levels or config.stage.cascade_levels
     stages["position"], figures["position"] = train_stage(
-        "position", train_xy, val_xy, config.stage, seed, dense, progress, mine)
+        "position", train_xy, val_xy, replace(config.stage, cascade_levels=levels), seed,
+        dense, progress, mine)
     del train_xy, val_xy
     confusers = confuser_pass(stages["position"], train, fvs, config, "confusers (train)",
                            progress)

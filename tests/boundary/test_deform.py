@@ -48,3 +48,16 @@ def test_bad_arguments_are_refused(tiny_model, unseen_case, start):
         segment(unseen_case.volume, start, tiny_model, initial=np.zeros((5, 3)))
     with pytest.raises(TypeError, match="Volume"):
         segment(unseen_case.volume.data, start, tiny_model)
+
+
+def test_box_of_the_segmentation_is_the_landmark_rule_of_its_mesh(tiny_model, unseen_case,
+                                                                  start):
+    from napari_msdl.boundary.deform import Segmentation
+    from napari_msdl.phantoms import pose_from_mesh
+
+    seg = segment(unseen_case.volume, start, tiny_model)
+    box = seg.box()
+    np.testing.assert_allclose(box.center, pose_from_mesh(seg.vertices).center)
+    truth_box = Segmentation(unseen_case.mesh.vertices, seg.initial, seg.faces).box()
+    np.testing.assert_allclose(truth_box.corners(), unseen_case.pose.corners(), atol=1e-9)
+    assert Segmentation(seg.vertices[:100], seg.initial[:100], seg.faces[:10]).box() is None

@@ -24,6 +24,8 @@ def test_report_has_tables_two_and_three(tiny_model, unseen_case, train_cases):
     assert r["improved"] == sum(c["mesh_error_final"] < c["mesh_error_init"] for c in r["cases"])
     assert r["cases"][0]["position_error"] == pytest.approx(position_error(poses[0],
                                                                            cases[0][1]))
+    boxes = [c["mesh_box_corner_error"] for c in r["cases"]]
+    assert r["mesh_box_corner_error"]["mean"] == pytest.approx(np.mean(boxes))
 
 
 def test_true_pose_is_used_without_poses_or_detector(tiny_model, unseen_case):

@@ -36,3 +36,18 @@ def test_evaluate_adds_tables_two_and_three(tiny_valve_model, tiny_detector, tmp
     md = (tmp_path / "r" / "report.md").read_text()
     assert "Table II" in md and "Table III" in md
     assert report["cases"][0]["pose"]["size"]
+
+
+def test_table_three_adds_the_dense_baselines_boxes_segmented_by_our_model(
+        tiny_valve_model, tiny_detector, tmp_path):
+    from napari_msdl.training.bundle import load_model, save_model
+    from napari_msdl.training.evaluate import TABLE3_DENSE
+
+    dense = load_model(tiny_detector[0])
+    dense.dense = True  # stands in for a dense baseline: only its boxes matter here
+    save_model(dense, tmp_path / "dense")
+    report = evaluate_model(tiny_valve_model, tiny_detector[1], tmp_path / "r",
+                            baseline_model=tmp_path / "dense")
+    assert report["table3"][TABLE3_DENSE] == report["baseline"]["mesh_error_final"]
+    assert report["baseline"]["mesh_error_init"]["n"] == len(report["cases"])
+    assert TABLE3_DENSE in (tmp_path / "r" / "report.md").read_text()
