@@ -28,7 +28,8 @@ class StageResult:
     """The candidates one stage kept (best first), and what it cost.
 
     ``scores`` are the stage's own probabilities; ``log_scores`` the log-probability of
-    the whole chain so far (what the ranking uses).
+    the whole chain so far; ``evidence`` the sum of the chain's logits (what the ranking
+    uses, see :func:`detect`).
     """
 
     centers: np.ndarray
@@ -36,6 +37,7 @@ class StageResult:
     sizes: np.ndarray
     scores: np.ndarray
     log_scores: np.ndarray
+    evidence: np.ndarray
     hypotheses: int
     passed_cascade: int
     seconds: float
@@ -49,7 +51,7 @@ class StageResult:
         return {"centers": self.centers.tolist(),
                 "angles": angles_from_rotation(self.rotations).tolist(),
                 "sizes": self.sizes.tolist(), "scores": self.scores.tolist(),
-                "log_scores": self.log_scores.tolist(),
+                "log_scores": self.log_scores.tolist(), "evidence": self.evidence.tolist(),
                 "hypotheses": self.hypotheses, "passed_cascade": self.passed_cascade,
                 "seconds": self.seconds}
 
@@ -129,30 +131,36 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
     timings["prepare"] = time.perf_counter() - t0
 
     def run(name: str, hyps, base: np.ndarray, k: int):
-        """Score ``hyps``; keep the ``k`` best by ``base`` (the parents' log-probability,
-        per hypothesis) plus this stage's log-probability: the seed's
-        argmax p(T|I) p(R|T,I) p(S|T,R,I), searched stage by stage."""
+        """Score ``hyps``; keep the ``k`` best by the chain's evidence. ``base`` (n, 2):
+        per hypothesis its parents' evidence (sum of logits) and log-probability.
+
+        The seed searches argmax p(T|I) p(R|T,I) p(S|T,R,I) stage by stage. Each stage's
+        net saturates (a probability of 1 - 1e-4 and of 1 - 1e-12 both add ~0 to the
+        log-probability), so a look-alike that every stage calls "surely valve" ties with
+        the valve that the later stages call it far more surely. Summing the logits (the
+        log-odds each stage adds, as independent evidence) keeps that difference; the
+        log-probability is kept for the score and the weights of the final mean."""
         t = time.perf_counter()
         report(name, 0, len(hyps))
         logits, passed = model.stages[name.split()[0]].score(
             hyps.gather, len(hyps), params.chunk,
             lambda done, total: report(name, done, total))
-        total = base + _log_sigmoid(logits)
-        top = top_indices(total, k)
-        return top, _sigmoid(logits[top]), total[top], passed, t
+        chain = base + np.stack([logits.astype(np.float64), _log_sigmoid(logits)], 1)
+        top = top_indices(chain[:, 0], k)
+        return top, _sigmoid(logits[top]), chain[top], passed, t
 
     # position
     pos = PositionHypotheses(fv, position_voxels(fv, params.position_stride), device)
     if len(pos) == 0:
         raise ValueError("the volume has no voxel with data where a valve could be")
-    top, prob, pos_logp, passed, t = run("position", pos, np.zeros(len(pos)),
-                                         params.top_position)
+    top, prob, pos_chain, passed, t = run("position", pos, np.zeros((len(pos), 2)),
+                                          params.top_position)
     mean_size = model.mean_size
     centers = pos.centers[top]
     n = len(centers)
     stages = {"position": StageResult(
         centers, np.broadcast_to(np.eye(3), (n, 3, 3)).copy(), np.tile(mean_size, (n, 1)),
-        prob, pos_logp, len(pos), passed, time.perf_counter() - t)}
+        prob, pos_chain[:, 1], pos_chain[:, 0], len(pos), passed, time.perf_counter() - t)}
     step = fv.spacing * params.position_stride / 2
 
     # orientation: the set around each position candidate, then the best refined
@@ -161,8 +169,8 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
     hyps = expand(fv, centers, np.broadcast_to(rots, (n, *rots.shape)),
                   np.tile(mean_size, (n, 1)),
                   jitter_offsets(1.0, params.orientation_jitter) * step, device)
-    base = np.repeat(pos_logp, len(hyps) // n)
-    top, prob, logp, passed, _ = run("orientation", hyps, base, params.top_orientation)
+    base = np.repeat(pos_chain, len(hyps) // n, axis=0)
+    top, prob, chain, passed, _ = run("orientation", hyps, base, params.top_orientation)
     n_hyps = len(hyps)
     if params.orientation_refine:
         keep = top[:params.orientation_refine]
@@ -170,12 +178,13 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
         fine = model.orientations.refinements()
         hyps = expand(fv, best.centers, fine[None] @ best.rotations[:, None], best.sizes,
                       jitter_offsets(0.5, params.refine_jitter) * step, device)
-        base = np.repeat(base, len(hyps) // len(keep))
-        top, prob, logp, refined, _ = run("orientation refine", hyps, base,
+        base = np.repeat(base, len(hyps) // len(keep), axis=0)
+        top, prob, chain, refined, _ = run("orientation refine", hyps, base,
                                           params.top_orientation)
         n_hyps, passed = n_hyps + len(hyps), passed + refined
     kept = hyps.take(top)
-    stages["orientation"] = StageResult(kept.centers, kept.rotations, kept.sizes, prob, logp,
+    stages["orientation"] = StageResult(kept.centers, kept.rotations, kept.sizes, prob,
+                                        chain[:, 1], chain[:, 0],
                                         n_hyps, passed, time.perf_counter() - t)
 
     # scale: the size set around each (position, orientation) candidate
@@ -183,10 +192,11 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
     m = len(kept)
     hyps = expand(fv, kept.centers, kept.rotations, np.broadcast_to(sizes, (m, *sizes.shape)),
                   jitter_offsets(0.5, params.scale_jitter) * step, device)
-    base = np.repeat(logp, len(hyps) // m)
-    top, prob, logp, passed, t = run("scale", hyps, base, params.top_scale)
+    base = np.repeat(chain, len(hyps) // m, axis=0)
+    top, prob, chain, passed, t = run("scale", hyps, base, params.top_scale)
     kept = hyps.take(top)
-    stages["scale"] = StageResult(kept.centers, kept.rotations, kept.sizes, prob, logp,
+    stages["scale"] = StageResult(kept.centers, kept.rotations, kept.sizes, prob,
+                                  chain[:, 1], chain[:, 0],
                                   len(hyps), passed, time.perf_counter() - t)
 
     pose, score = _aggregate(stages["scale"], params.average, float(np.linalg.norm(step)))

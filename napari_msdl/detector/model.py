@@ -27,7 +27,7 @@ class SearchParams:
     """
 
     position_stride: int = 2
-    top_position: int = 30
+    top_position: int = 60
     orientation_jitter: int = 1
     orientation_refine: int = 20
     refine_jitter: int = 7

@@ -220,15 +220,17 @@ class SparseTrainingConfig:
 
 @dataclass
 class SampleSet:
-    """Training or validation patches: x (N, F) float32, labels y (N,) in {0, 1}, and
-    optional sample weights (N,) for the loss."""
+    """Training or validation patches: x (N, F) float32 (or float16, kept as such to
+    halve the memory of large sample sets; the networks compute in float32), labels y
+    (N,) in {0, 1}, and optional sample weights (N,) for the loss."""
 
     x: torch.Tensor
     y: torch.Tensor
     weight: torch.Tensor | None = field(default=None)
 
     def __post_init__(self) -> None:
-        self.x = torch.as_tensor(self.x, dtype=torch.float32)
+        half = getattr(self.x, "dtype", None) in (np.float16, torch.float16)
+        self.x = torch.as_tensor(self.x, dtype=torch.float16 if half else torch.float32)
         self.y = torch.as_tensor(self.y, dtype=torch.float32).reshape(-1)
         if self.x.ndim != 2 or self.x.shape[0] != self.y.shape[0] or self.x.shape[0] == 0:
             raise ValueError(f"x must be (N, F) and y (N,) with N >= 1, received "

@@ -130,20 +130,21 @@ class SADNN(nn.Module):
         return mean, std + self.config.eps
 
     def forward(self, x_full: torch.Tensor) -> torch.Tensor:
-        """Logits (N,) from full patches (N, n_inputs); differentiable (training)."""
+        """Logits (N,) from full patches (N, n_inputs), float32 or float16 (computed in
+        float32); differentiable (training)."""
         if x_full.ndim != 2 or x_full.shape[1] != self.config.n_inputs:
             raise ValueError(f"x must have shape (N, {self.config.n_inputs}), received "
                              f"{tuple(x_full.shape)}")
         if isinstance(self.first, SparseLinear):
             cols = self.first.active_inputs()
             if cols.numel() < self.config.n_inputs:
-                x = x_full.index_select(1, cols)
+                x = x_full.index_select(1, cols).float()
                 weight = self.first.weight.index_select(1, cols) * \
                     self.first.mask.index_select(1, cols)
                 return self._from_first(self._first_linear(x, weight, self.first.bias))
         weight = (self.first.effective_weight() if isinstance(self.first, SparseLinear)
                   else self.first.weight)
-        return self._from_first(self._first_linear(x_full, weight, self.first.bias))
+        return self._from_first(self._first_linear(x_full.float(), weight, self.first.bias))
 
     def _first_linear(self, x: torch.Tensor, weight: torch.Tensor,
                       bias: torch.Tensor | None, method: str = "union") -> torch.Tensor:

@@ -18,6 +18,7 @@ from napari_msdl.detector.hypotheses import position_voxels
 from napari_msdl.detector.stages import PositionHypotheses, top_indices
 from napari_msdl.geometry import Pose
 from napari_msdl.sparse.grid import N_INPUTS
+from napari_msdl.training.samples import SAMPLE_DTYPE
 
 ALL_INPUTS = np.arange(N_INPUTS)
 
@@ -38,12 +39,12 @@ def mine_position(nets: StageNets, fv: FeatureVolume, truth: Pose, far: float, n
     d = np.linalg.norm(hyps.centers - truth.center, axis=1)
     cand = np.flatnonzero((logits > -REJECT_OFFSET / 2) & (d > far))
     if len(cand) == 0:
-        return np.zeros((0, N_INPUTS), np.float32)
+        return np.zeros((0, N_INPUTS), SAMPLE_DTYPE)
     best = cand[top_indices(logits[cand], n // 2)]
     rest = np.setdiff1d(cand, best)
     extra = rng.choice(rest, min(len(rest), n - len(best)), replace=False)
     picked = np.sort(np.concatenate([best, extra]))
-    return hyps.gather(ALL_INPUTS, picked).numpy()
+    return hyps.gather(ALL_INPUTS, picked).numpy().astype(SAMPLE_DTYPE)
 
 
 def position_confusers(nets: StageNets, fv: FeatureVolume, truth: Pose, far: float, n: int,

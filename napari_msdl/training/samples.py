@@ -33,6 +33,10 @@ from napari_msdl.geometry import UNIT_CORNERS, Pose
 from napari_msdl.sparse.grid import N_INPUTS
 
 ALL_INPUTS = np.arange(N_INPUTS)
+SAMPLE_DTYPE = np.float16
+"""Training features are stored in half precision (features are intensities in units of
+the volume's mean, so 3 significant digits lose nothing a network could use) to halve the
+memory of large training sets; the networks compute in float32."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ def _pick(rng: np.random.Generator, idx: np.ndarray, n: int) -> np.ndarray:
 
 
 def _labelled(features, pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    x = np.concatenate([features(pos), features(neg)]).astype(np.float32, copy=False)
+    x = np.concatenate([features(pos), features(neg)]).astype(SAMPLE_DTYPE)
     y = np.concatenate([np.ones(len(pos), np.float32), np.zeros(len(neg), np.float32)])
     return x, y
 

@@ -50,7 +50,12 @@ class StageTraining:
     ``bootstrap`` (stages trained with a miner): rounds in which the trained main net
     scans the training volumes, the far hypotheses it ranks highest join its negatives,
     and it is trained again (MSL's bootstrapping, aimed at the look-alikes detection
-    would otherwise pick)."""
+    would otherwise pick).
+
+    ``input_eps``: the networks' patch normalisation divides by (std + ``input_eps``), in
+    units of the feature volume's mean intensity. A tiny epsilon would blow a nearly
+    empty patch (shadow, the edge of the field of view) up to full contrast, where it
+    can look like anything; this keeps such patches faint."""
 
     cascade: SparseTrainingConfig = field(default_factory=_default_cascade)
     main: SparseTrainingConfig = field(default_factory=_default_main)
@@ -58,6 +63,7 @@ class StageTraining:
     cascade_recall: float = 0.995
     balance: float = 5.0
     bootstrap: int = 1
+    input_eps: float = 0.3
 
 
 def balanced_weights(y: np.ndarray) -> np.ndarray:
@@ -150,7 +156,7 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
     alive, alive_v = np.arange(len(y)), np.arange(len(yv))
     cascade, thresholds, levels = [], [], []
     for level in range(config.cascade_levels):
-        net = SADNN(cascade_net_config(dense=dense), seed=seed + level)
+        net = SADNN(cascade_net_config(dense=dense, eps=config.input_eps), seed=seed + level)
         ya = y[alive]
         tr = SampleSet(_rows(x, alive), ya, balanced_weights(ya))
         va = SampleSet(_rows(xv, alive_v), yv[alive_v], balanced_weights(yv[alive_v]))
@@ -176,7 +182,7 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
     keep = np.sort(np.concatenate([pos, rng.choice(neg, n_neg, replace=False)]))
 
     def fit_main(hard: np.ndarray, hard_v: np.ndarray, label: str) -> tuple[SADNN, dict]:
-        main = SADNN(main_net_config(dense=dense), seed=seed + 50)
+        main = SADNN(main_net_config(dense=dense, eps=config.input_eps), seed=seed + 50)
         ym = np.concatenate([y[keep], np.zeros(len(hard), np.float32)])
         yvm = np.concatenate([yv[alive_v], np.zeros(len(hard_v), np.float32)])
         tr = SampleSet(np.concatenate([x[keep], hard]), ym, balanced_weights(ym))

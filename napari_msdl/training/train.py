@@ -33,6 +33,7 @@ from napari_msdl.sparse.grid import N_INPUTS
 from napari_msdl.training.datasets import Case, Dataset
 from napari_msdl.training.mining import mine_position, position_confusers
 from napari_msdl.training.samples import (
+    SAMPLE_DTYPE,
     SampleConfig,
     orientation_samples,
     position_samples,
@@ -93,7 +94,7 @@ def _case_rng(seed: int, n: int, tag: int) -> np.random.Generator:
 
 def _stack(chunks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Concatenate (x, y) chunks into one preallocated pair, freeing them as it goes."""
-    x = np.empty((sum(len(c[1]) for c in chunks), N_INPUTS), np.float32)
+    x = np.empty((sum(len(c[1]) for c in chunks), N_INPUTS), SAMPLE_DTYPE)
     y = np.empty(len(x), np.float32)
     start = 0
     while chunks:

@@ -19,6 +19,7 @@ def test_detect_writes_the_mesh_with_the_valve_topology(tiny_valve_model, tmp_pa
     doc = json.loads((tmp_path / "d.json").read_text())
     assert {"pose", "corners", "score", "timings", "mesh"} <= set(doc)
     assert doc["mesh"]["file"] == str(tmp_path / "m.ply") and "boundary" in doc["timings"]
+    assert set(doc["mesh"]["pose"]) == {"center", "angles", "size"}  # the box of the mesh
     mesh = trimesh.load(tmp_path / "m.ply", process=False)
     np.testing.assert_array_equal(mesh.faces, case.mesh.faces)
 

@@ -117,3 +117,15 @@ def test_bad_input_shape():
     model = SADNN(NetworkConfig(n_inputs=27, hidden=(4,)))
     with pytest.raises(ValueError, match=r"\(N, 27\)"):
         model(torch.zeros(3, 26))
+
+
+def test_half_precision_samples_are_kept_half_and_scored_in_float32():
+    from napari_msdl.sparse import SampleSet
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((20, 5832)) * 4).astype(np.float16)
+    data = SampleSet(x, np.zeros(20))
+    assert data.x.dtype == torch.float16  # half the memory of float32
+    net = SADNN(cascade_net_config(), seed=0)
+    with torch.no_grad():
+        np.testing.assert_allclose(net(data.x).numpy(), net(data.x.float()).numpy(), rtol=1e-6)

@@ -6,6 +6,7 @@ import pytest
 from napari_msdl.detector.hypotheses import OrientationSet, SizeSet, feature_volume
 from napari_msdl.geometry import Pose, rotation_matrices
 from napari_msdl.training.samples import (
+    SAMPLE_DTYPE,
     SampleConfig,
     corner_errors,
     orientation_samples,
@@ -32,7 +33,7 @@ def test_each_stage_has_both_labels_and_full_patterns(case):
     for x, y in (position_samples(fv, truth, cfg, np.random.default_rng(0)),
                  orientation_samples(fv, truth, ors, ss.mean, cfg, np.random.default_rng(0)),
                  scale_samples(fv, truth, ss, cfg, np.random.default_rng(0))):
-        assert x.shape == (len(y), 5832) and x.dtype == np.float32
+        assert x.shape == (len(y), 5832) and x.dtype == SAMPLE_DTYPE
         assert 0 < (y == 1).sum() <= 10 and (y == 0).sum() == 30
 
 

@@ -194,7 +194,12 @@ def describe(result: ValveResult, true_pose: Any = None) -> str:
     if result.segmentation is not None:
         lines.append(f"mesh: {result.segmentation.iterations} iterations, "
                      f"{result.segmentation.seconds:.2f} s")
+    box = result.segmentation.box() if result.segmentation is not None else None
     if true_pose is not None:
         lines.append(f"vs ground truth: position error {position_error(p, true_pose):.2f} mm, "
                      f"corner error {corner_error(p, true_pose):.2f} mm")
+        if box is not None:
+            lines.append(f"box of the mesh vs ground truth: position error "
+                         f"{position_error(box, true_pose):.2f} mm, corner error "
+                         f"{corner_error(box, true_pose):.2f} mm")
     return "\n".join(lines)

@@ -92,5 +92,6 @@ def test_a_bundle_with_a_boundary_model_also_gives_the_valve_mesh(make_napari_vi
     np.testing.assert_allclose(surface.data[0], w.result.segmentation.vertices, atol=1e-4)
     assert len(viewer.layers[f"{name} valve mesh (2D cut)"].data) > 0
     assert "mesh:" in w.status.value
+    assert "box of the mesh vs ground truth" in w.status.value  # the sample has its truth
     doc = json.loads(w.save_pose(tmp_path / "out.json").read_text())
     assert doc["mesh"]["vertices"] == len(surface.data[0]) and "boundary" in doc["timings"]
