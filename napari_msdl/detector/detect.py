@@ -155,12 +155,21 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
         raise ValueError("the volume has no voxel with data where a valve could be")
     top, prob, pos_chain, passed, t = run("position", pos, np.zeros((len(pos), 2)),
                                           params.top_position)
+    centers, n_pos = pos.centers[top], len(pos)
+    if params.position_refine and params.position_stride > 1:
+        fine = PositionHypotheses(fv, _neighbourhoods(fv, pos.voxels[top],
+                                                      params.position_refine), device)
+        logits, fine_passed = model.stages["position"].score(fine.gather, len(fine),
+                                                             params.chunk)
+        pick = _best_per_candidate(logits, len(top), fine.voxels)
+        centers, logit = fine.centers[pick], logits[pick].astype(np.float64)
+        prob, pos_chain = _sigmoid(logit), np.stack([logit, _log_sigmoid(logit)], 1)
+        n_pos, passed = n_pos + len(fine), passed + fine_passed
     mean_size = model.mean_size
-    centers = pos.centers[top]
     n = len(centers)
     stages = {"position": StageResult(
         centers, np.broadcast_to(np.eye(3), (n, 3, 3)).copy(), np.tile(mean_size, (n, 1)),
-        prob, pos_chain[:, 1], pos_chain[:, 0], len(pos), passed, time.perf_counter() - t)}
+        prob, pos_chain[:, 1], pos_chain[:, 0], n_pos, passed, time.perf_counter() - t)}
     step = fv.spacing * params.position_stride / 2
 
     # orientation: the set around each position candidate, then the best refined
@@ -204,6 +213,26 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
         timings[name] = stages[name].seconds
     timings["total"] = time.perf_counter() - t0
     return Detection(pose=pose, score=score, stages=stages, timings=timings, device=device)
+
+
+def _neighbourhoods(fv, voxels: np.ndarray, radius: int) -> np.ndarray:
+    """For each voxel (K, 3), the voxels within ``radius`` along every axis (identity
+    first), kept inside the searchable part of the feature volume: (K * J, 3)."""
+    r = np.arange(-radius, radius + 1)
+    offsets = np.stack(np.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
+    offsets = offsets[np.argsort(np.abs(offsets).sum(1), kind="stable")]
+    hi = np.array(fv.data.shape) - fv.pad - 1
+    return np.clip(voxels[:, None] + offsets[None], fv.pad, hi).reshape(-1, 3)
+
+
+def _best_per_candidate(logits: np.ndarray, k: int, voxels: np.ndarray) -> np.ndarray:
+    """Index (into the K * J neighbourhood hypotheses) of each candidate's best neighbour,
+    best first; candidates that refine onto the same voxel are kept once."""
+    ev = logits.reshape(k, -1)
+    pick = np.arange(k) * ev.shape[1] + ev.argmax(1)
+    pick = pick[np.argsort(-logits[pick], kind="stable")]
+    _, first = np.unique(voxels[pick], axis=0, return_index=True)
+    return pick[np.sort(first)]
 
 
 def _aggregate(final: StageResult, average: int, radius: float) -> tuple[Pose, float]:

@@ -19,7 +19,10 @@ STAGES = ("position", "orientation", "scale")
 class SearchParams:
     """How many hypotheses detection tries and keeps per stage (overridable per call).
 
-    ``position_stride`` is in feature-volume voxels (``mean_size / 18`` mm). The
+    ``position_stride`` is in feature-volume voxels (``mean_size / 18`` mm);
+    ``position_refine`` (voxels, 0 = off) then moves each kept position candidate to the
+    best-scoring voxel within that many voxels of it (the precision of stride 1 at the
+    cost of a few thousand hypotheses). The
     orientation stage tries the orientation set around each position candidate, then
     refines its ``orientation_refine`` best by rotations of half the set's step. Jitters
     (1, 7 or 15) are position offsets of half (coarse) or a quarter (refine, scale) of a
@@ -27,6 +30,7 @@ class SearchParams:
     """
 
     position_stride: int = 2
+    position_refine: int = 1
     top_position: int = 60
     orientation_jitter: int = 1
     orientation_refine: int = 20
@@ -45,7 +49,7 @@ class SearchParams:
             raise ValueError(f"unknown search parameters {sorted(unknown)}; known: {sorted(known)}")
         values = {**asdict(self), **{k: v for k, v in changes.items() if v is not None}}
         for k, v in values.items():
-            if int(v) != v or v < (0 if k == "orientation_refine" else 1):
+            if int(v) != v or v < (0 if k in ("orientation_refine", "position_refine") else 1):
                 raise ValueError(f"search parameter {k} must be a positive integer, got {v!r}")
         return SearchParams(**{k: int(v) for k, v in values.items()})
 

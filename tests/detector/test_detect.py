@@ -54,9 +54,30 @@ def test_detection_result_and_json(model, volume):
     for name in STAGES:
         stage = det.stages[name]
         assert len(stage.scores) == len(stage.centers) == 5
-        assert np.all(np.diff(stage.log_scores) <= 1e-9)  # best first
+        assert np.all(np.diff(stage.evidence) <= 1e-9)  # best first (by summed logits)
         assert stage.hypotheses >= len(stage.scores)
     assert det.stages["position"].hypotheses > 100
+
+
+def test_position_refine_moves_candidates_to_their_best_neighbour(model, volume):
+    from napari_msdl.detector.detect import _best_per_candidate, _neighbourhoods
+    from napari_msdl.detector.hypotheses import feature_volume
+
+    coarse = detect(volume, model, device="cpu", position_refine=0).stages["position"]
+    fine = detect(volume, model, device="cpu", position_refine=1).stages["position"]
+    assert fine.evidence[0] >= coarse.evidence[0]  # the identity is among the neighbours
+    assert fine.hypotheses == coarse.hypotheses + 27 * len(coarse.centers)
+    fv = feature_volume(volume, model.spacing)
+    vox = np.array([[fv.pad, fv.pad, fv.pad], [fv.pad + 4, fv.pad + 4, fv.pad + 4]])
+    near = _neighbourhoods(fv, vox, 1).reshape(2, 27, 3)
+    np.testing.assert_array_equal(near[:, 0], vox)  # identity first
+    assert near.min() >= fv.pad  # clipped inside the searchable volume
+    logits = np.zeros(54)
+    logits[5], logits[27 + 3] = 2.0, 3.0  # candidate 1's best beats candidate 0's
+    np.testing.assert_array_equal(_best_per_candidate(logits, 2, near.reshape(-1, 3)), [30, 5])
+    same = np.tile(near[:1], (2, 1, 1)).reshape(-1, 3)  # two candidates, one neighbourhood
+    logits[27 + 3], logits[27 + 5] = 0.0, 3.0  # both refine onto the voxel at offset 5
+    np.testing.assert_array_equal(_best_per_candidate(logits, 2, same), [32])  # kept once
 
 
 def test_detection_is_deterministic_and_top_k_counts(model, volume):
