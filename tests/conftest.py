@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_detector(tmp_path_factory):
-    """A tiny detector trained once per session on six small phantoms (seconds), with its
+    """A tiny detector trained once per session on ten small phantoms (seconds), with its
     dataset: ``(model_folder, dataset_folder)``. The folder has no boundary model."""
     from napari_msdl.phantoms import make_phantom
     from napari_msdl.training.datasets import create_dataset, put_case
@@ -27,16 +27,16 @@ def tiny_detector(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tiny-detector")
     ds = create_dataset(root / "data")
-    for i in range(6):
+    for i in range(10):
         case = make_phantom(1000 + i, shape=(56, 56, 44), spacing=1.0)
         put_case(ds, f"c{i}", case.volume, case.pose, case.mesh)
-    train_detector(ds, root / "model", tiny_config(val_ids=("c5",)), seed=0, command="test")
+    train_detector(ds, root / "model", tiny_config(val_ids=("c9",)), seed=0, command="test")
     return root / "model", root / "data"
 
 
 @pytest.fixture(scope="session")
 def tiny_valve_model(tiny_detector, tmp_path_factory):
-    """The tiny detector's bundle plus a tiny boundary model trained on the same six
+    """The tiny detector's bundle plus a tiny boundary model trained on the same ten
     phantoms: a complete bundle folder (box and mesh)."""
     import shutil
 
