@@ -16,6 +16,7 @@ existing manifest is never corrupted.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -208,31 +209,48 @@ def create_dataset(root: str | Path, name: str | None = None, exist_ok: bool = F
     return ds
 
 
+def _pending(path: Path, ext: str) -> Path:
+    """A hidden sibling of ``path`` with the same extension (writers choose the format by
+    it) where the new file waits until every file of the case is written."""
+    return path.with_name(f".{path.name[:-len(ext)]}.pending{ext}")
+
+
 def put_case(dataset: Dataset, case_id: str, volume: Volume | None = None,
              pose: Pose | None = None, mesh: trimesh.Trimesh | None = None,
              image_ext: str = ".nii.gz", mesh_ext: str = ".ply") -> Case:
     """Add a case to a dataset, or update it, writing its files and then the manifest.
 
-    Files are written atomically first; the manifest is rewritten last, so a failure at any
-    point leaves the previous dataset intact. Updating a case without a ``volume`` keeps its
-    image; other cases are never touched.
+    The case's new files are first written beside their places (hidden ``.pending``
+    files), moved into place once all of them are written, and the manifest is rewritten
+    last: a failure while writing (a bad mesh, a full disk) leaves the dataset exactly as it
+    was, with no stray file. Updating a case without a ``volume`` keeps its image; other
+    cases are never touched.
     """
     from napari_msdl.volume import save_volume
 
     check_case_id(case_id)
     root = dataset.root
     existing = next((c for c in dataset.cases if c.id == case_id), None)
-    if volume is not None:
-        image = root / "images" / f"{case_id}{image_ext}"
-        save_volume(volume, image)
-    elif existing is not None:
-        image = existing.image
-    else:
+    if volume is None and existing is None:
         raise ValueError(f"new case {case_id!r} needs a volume")
+    image = root / "images" / f"{case_id}{image_ext}" if volume is not None else existing.image
     mesh_path = existing.mesh if existing is not None else None
     if mesh is not None:
         mesh_path = root / "meshes" / f"{case_id}{mesh_ext}"
-        save_mesh(mesh, mesh_path)
+    staged: list[tuple[Path, Path]] = []
+    try:  # every new file is written beside its place first: a failure changes nothing
+        if volume is not None:
+            staged.append((_pending(image, image_ext), image))
+            save_volume(volume, staged[-1][0])
+        if mesh is not None:
+            staged.append((_pending(mesh_path, mesh_ext), mesh_path))
+            save_mesh(mesh, staged[-1][0])
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, final in staged:
+        os.replace(tmp, final)
     if pose is None and existing is not None:
         pose = existing.pose
     case = Case(id=case_id, image=image, pose=pose, mesh=mesh_path)

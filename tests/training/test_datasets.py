@@ -60,6 +60,18 @@ def test_a_failed_write_leaves_the_manifest_as_it_was(tmp_path):
                  mesh_ext=".xyz")
     assert (ds.root / "dataset.json").read_bytes() == manifest
     assert not list(ds.root.rglob("*.tmp*"))
+    assert not list(ds.root.rglob("case-9*")) and not list(ds.root.rglob(".*pending*"))
+
+
+def test_a_failed_update_keeps_the_cases_old_image(tmp_path):
+    ds = _write(tmp_path)
+    image = (ds.root / "images" / "case-0.nii.gz").read_bytes()
+    with pytest.raises(ValueError):
+        put_case(ds, "case-0", volume=_volume(7), mesh=trimesh.Trimesh(), mesh_ext=".xyz")
+    assert (ds.root / "images" / "case-0.nii.gz").read_bytes() == image
+    np.testing.assert_array_equal(Dataset.open(ds.root)["case-0"].load_volume().data,
+                                  _volume(0).data)
+    assert not list(ds.root.rglob(".*pending*"))
 
 
 @pytest.mark.parametrize(
