@@ -67,7 +67,12 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from napari_msdl._progress import tqdm_progress
-    from napari_msdl.training.train import TrainConfig, tiny_config, train_detector
+    from napari_msdl.training.train import (
+        TrainConfig,
+        stage_report,
+        tiny_config,
+        train_detector,
+    )
 
     config = tiny_config() if args.tiny else TrainConfig()
     for name in ("epochs", "rounds"):
@@ -90,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
                            progress=tqdm_progress(disable=args.quiet), dense=args.dense,
                            command=command)
     v = model.card["validation"]
+    print(stage_report(model.card))
     print(f"wrote {args.out} ({model.card['training_seconds']:.0f} s training); validation: "
           f"position error {v['position_error']['mean']:.2f} mm, corner error "
           f"{v['corner_error']['mean']:.2f} mm (means over {model.card['data']['val_cases']} "

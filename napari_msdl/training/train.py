@@ -177,6 +177,27 @@ def confuser_pass(nets, cases: list[Case], fvs: list[FeatureVolume], config: Tra
     return out
 
 
+def stage_report(card: dict[str, Any]) -> str:
+    """Per stage, what a model card says of its cascade levels (positive recall and share
+    of negatives rejected, training / validation samples) and main net (validation AUC,
+    inputs read): the lines ``napari-msdl train`` prints."""
+    lines = []
+    for name, fig in card.get("stages", {}).items():
+        for level, lev in enumerate(fig.get("cascade", []), start=1):
+            tr, va = lev["train"], lev["validation"]
+            lines.append(f"{name:<12} cascade {level}: keeps {tr['recall']:.1%} / "
+                         f"{va['recall']:.1%} of the positives, rejects "
+                         f"{tr['rejected']:.1%} / {va['rejected']:.1%} of the negatives "
+                         "(train / validation)")
+        main = fig.get("main", {})
+        if "validation" in main:
+            union = main.get("union_inputs")
+            lines.append(f"{name:<12} main net: validation AUC {main['validation']['auc']:.3f}, "
+                         f"accuracy {main['validation']['accuracy']:.1%}"
+                         + (f", reads {union} of {N_INPUTS} inputs" if union else ""))
+    return "\n".join(lines)
+
+
 def train_detector(dataset: str | Path | Dataset, out: str | Path | None,
                    config: TrainConfig | None = None, seed: int = 0,
                    progress: ProgressCallback | None = None, dense: bool = False,

@@ -23,7 +23,7 @@ def data(tmp_path_factory):
     return root
 
 
-def test_train_writes_a_bundle_with_its_card(data, tmp_path):
+def test_train_writes_a_bundle_with_its_card(data, tmp_path, capsys):
     out = tmp_path / "model"
     rc = main(["train", "--data", str(data), "--out", str(out), "--seed", "3", "--tiny",
                "--epochs", "1", "--rounds", "1", "--val", "c2", "--quiet"])
@@ -32,6 +32,8 @@ def test_train_writes_a_bundle_with_its_card(data, tmp_path):
     assert card["seed"] == 3 and card["data"]["val_ids"] == ["c2"]
     assert "train" in card["command"] and card["training_seconds"] > 0
     assert set(card["sparsity"]) == {"position", "orientation", "scale"}
+    printed = capsys.readouterr().out
+    assert "position     cascade 1: keeps" in printed and "scale        main net" in printed
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -64,3 +64,16 @@ def test_evaluate_writes_table_one(trained, tmp_path):
     assert np.isclose(doc["position_error"]["mean"],
                       np.mean([c["position_error"] for c in doc["cases"]]))
     assert "Mean" in report["table"] and (tmp_path / "report" / "report.md").is_file()
+
+
+def test_stage_report_gives_every_cascade_level_and_main_net(trained):
+    from napari_msdl.training.train import stage_report
+
+    root, model, _ = trained
+    text = stage_report(model.card)
+    for stage in ("position", "orientation", "scale"):
+        level = model.card["stages"][stage]["cascade"][0]
+        assert (f"{stage:<12} cascade 1: keeps {level['train']['recall']:.1%} / "
+                f"{level['validation']['recall']:.1%}") in text
+        assert f"{stage:<12} main net: validation AUC" in text
+    assert len(text.splitlines()) == 6  # one cascade level and a main net per stage
