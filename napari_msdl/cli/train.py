@@ -26,6 +26,10 @@ def register(subparsers) -> None:
                        help="comma-separated validation case ids (default: a seeded share)")
     split.add_argument("--val-fraction", type=float, default=None,
                        help="share of the cases held out for validation (default 0.2)")
+    p.add_argument("--shifts", type=int, default=None,
+                   help="sub-voxel shifts of the feature grid sampled per case (default 2; "
+                   "memory grows with cases x shifts: 800 cases x 2 peaked at 20 GB, 1 "
+                   "halves the samples)")
     p.add_argument("--dense", action="store_true",
                    help="train the dense baseline (no sparsity) instead")
     p.add_argument("--tiny", action="store_true",
@@ -81,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--{name} must be >= {0 if name == 'epochs' else 1}, got {value}")
     config = config.with_epochs(epochs=args.epochs, rounds=args.rounds,
                                 pretrain=args.epochs)
+    if args.shifts is not None:
+        if args.shifts < 1:
+            raise ValueError(f"--shifts must be >= 1, got {args.shifts}")
+        config = replace(config, shifts=args.shifts)
     if args.val is not None:
         ids = tuple(i.strip() for i in args.val.split(",") if i.strip())
         if not ids:
