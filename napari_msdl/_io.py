@@ -90,3 +90,21 @@ def read_safetensors(path: Path) -> dict:
         return load_file(str(path))
     except (SafetensorError, OSError, RuntimeError, ValueError) as e:
         raise ValueError(f"{path}: corrupt weights file, cannot read tensors ({e})") from e
+
+
+class MissingModelFile(FileNotFoundError, ValueError):
+    """A model folder lacks one of its files (both a ``FileNotFoundError`` and, like every
+    other unusable-model error, a ``ValueError``)."""
+
+
+def read_model_files(folder: Path, manifest: str, weights: str, fmt: str, version: int,
+                     what: str) -> tuple[dict, dict]:
+    """The checked manifest and the tensors of a model stored as ``manifest`` (versioned
+    JSON) + ``weights`` (safetensors) in ``folder``; errors name the file and the problem."""
+    folder = Path(folder)
+    for name in (manifest, weights):
+        if not (folder / name).is_file():
+            raise MissingModelFile(f"{folder} holds no {what}: {name} is missing")
+    return (read_versioned_json(folder / manifest, fmt, version, what),
+            read_safetensors(folder / weights))
+

@@ -38,3 +38,12 @@ def test_folders_are_replaced_whole(tmp_path):
         tmp.mkdir()
         (tmp / "two").write_text("2")
     assert sorted(p.name for p in target.iterdir()) == ["two"]
+
+
+def test_a_missing_model_file_is_named_and_is_both_error_kinds(tmp_path):
+    from napari_msdl._io import read_model_files
+
+    (tmp_path / "m.json").write_text('{"format": "f", "version": 1}')
+    with pytest.raises(FileNotFoundError, match="w.safetensors is missing") as err:
+        read_model_files(tmp_path, "m.json", "w.safetensors", "f", 1, "test model")
+    assert isinstance(err.value, ValueError)

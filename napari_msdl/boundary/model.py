@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from napari_msdl._io import atomic_path, read_safetensors, read_versioned_json, write_text_atomic
+from napari_msdl._io import atomic_path, read_model_files, write_text_atomic
 from napari_msdl.boundary.deform import DeformParams
 from napari_msdl.boundary.features import PatchSpec
 from napari_msdl.boundary.shape_space import ShapeSpace
@@ -96,12 +96,8 @@ class BoundaryModel:
     def load(cls, folder: str | Path) -> BoundaryModel:
         """Read a boundary model from a bundle folder (see the module docstring)."""
         folder = Path(folder)
-        manifest, weights = folder / MANIFEST, folder / WEIGHTS
-        for path in (manifest, weights):
-            if not path.is_file():
-                raise FileNotFoundError(f"no boundary model in {folder}: {path.name} is missing")
-        doc = read_versioned_json(manifest, FORMAT, VERSION, "boundary model")
-        tensors = read_safetensors(weights)
+        doc, tensors = read_model_files(folder, MANIFEST, WEIGHTS, FORMAT, VERSION,
+                                        "boundary model")
         try:
             space = ShapeSpace.from_arrays(
                 {k: tensors[f"shape.{k}"].numpy() for k in ("mean", "modes", "sdev", "faces")},

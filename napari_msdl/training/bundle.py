@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from napari_msdl._io import atomic_path, read_safetensors, read_versioned_json
+from napari_msdl._io import atomic_path, read_model_files
 from napari_msdl.detector.cascade import StageNets
 from napari_msdl.detector.hypotheses import OrientationSet, SizeSet
 from napari_msdl.detector.model import STAGES, DetectorModel, SearchParams
@@ -116,12 +116,8 @@ def load_model(path: str | Path | None = None) -> DetectorModel:
             path = path.parent
         else:
             raise ValueError(f"{path}: a model is a folder holding {MANIFEST} and {WEIGHTS}")
-    manifest, weights = path / MANIFEST, path / WEIGHTS
-    for f in (manifest, weights):
-        if not f.is_file():
-            raise ValueError(f"{path} is not a napari-msdl model: {f.name} is missing")
-    doc = read_versioned_json(manifest, FORMAT, VERSION, "napari-msdl detector model")
-    tensors = read_safetensors(weights)
+    doc, tensors = read_model_files(path, MANIFEST, WEIGHTS, FORMAT, VERSION,
+                                    "napari-msdl detector model")
     try:
         return _build(doc, tensors)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
