@@ -111,11 +111,15 @@ def sample_ortho():
     del napari
 
 
-def _model_path():
-    """The model the widget screenshots use: $MSDL_MODEL, else the bundled one."""
+def _choose_model(widget):
+    """Point a widget with a bundled/path model choice at $MSDL_MODEL, when it is set
+    (else the widget keeps the bundled model)."""
     import os
 
-    return os.environ.get("MSDL_MODEL")
+    path = os.environ.get("MSDL_MODEL")
+    if path:
+        widget.use_bundled.value = False
+        widget.model_path.value = path
 
 
 def patterns():
@@ -132,9 +136,7 @@ def patterns():
     image.opacity = 0.6
     widget = SparsityPatternsWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Sparsity patterns", area="right")
-    if _model_path():
-        widget.use_bundled.value = False
-        widget.model_path.value = _model_path()
+    _choose_model(widget)
     widget.load()
     widget.stage.value = "orientation"
     widget.network.value = "main"
@@ -158,9 +160,7 @@ def detect_3d_2d():
     image = _sample(viewer, 0)
     widget = DetectValveWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Detect valve", area="right")
-    if _model_path():
-        widget.use_bundled.value = False
-        widget.model_path.value = _model_path()
+    _choose_model(widget)
     widget.run()
     from qtpy.QtWidgets import QApplication
 
