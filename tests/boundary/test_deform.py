@@ -23,6 +23,10 @@ def test_deformation_moves_the_mesh_toward_the_truth(tiny_model, unseen_case, st
     np.testing.assert_allclose(seg.initial, tiny_model.shape_space.mean_mesh(start))
     assert 1 <= seg.iterations <= tiny_model.deform.iterations
     assert seg.ranges[0] == pytest.approx(tiny_model.deform.search_mm)
+    # one search range per round, shrinking to no less than the floor
+    assert len(seg.ranges) == seg.iterations == len(seg.moves)
+    assert np.all(np.diff(seg.ranges) <= 1e-9)
+    assert min(seg.ranges) >= tiny_model.deform.min_search_mm - 1e-9
 
 
 def test_the_learned_classifier_beats_the_gradient(tiny_model, unseen_case, start):
