@@ -104,7 +104,8 @@ def read_model_files(folder: Path, manifest: str, weights: str, fmt: str, versio
     folder = Path(folder)
     for name in (manifest, weights):
         if not (folder / name).is_file():
-            raise MissingModelFile(f"{folder} holds no {what}: {name} is missing")
+            raise MissingModelFile(f"{folder} is not a napari-msdl model (no {what}): "
+                                   f"{name} is missing")
     return (read_versioned_json(folder / manifest, fmt, version, what),
             read_safetensors(folder / weights))
 

@@ -33,29 +33,44 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"mean": float(v.mean()), "median": float(np.median(v)), "std": float(v.std())}
 
 
+def detect_case(model: DetectorModel, case: Case, volume, device: str | None = None
+                ) -> dict[str, Any]:
+    """One row of Table I: detect in ``volume`` (the case's image, already read) and
+    measure the box against the case's pose."""
+    from napari_msdl.detector.detect import detect
+
+    det = detect(volume, model, device=device)
+    return {"id": case.id, "position_error": position_error(det.pose, case.pose),
+            "corner_error": corner_error(det.pose, case.pose),
+            "seconds": det.timings["total"], "score": det.score, "pose": det.pose.to_dict()}
+
+
+def summarize_cases(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Table I's summaries of per-case rows, with the rows."""
+    return {"position_error": summary([r["position_error"] for r in rows]),
+            "corner_error": summary([r["corner_error"] for r in rows]),
+            "seconds": summary([r["seconds"] for r in rows]), "cases": rows}
+
+
+def _annotated(cases: list[Case]) -> list[Case]:
+    cases = [c for c in cases if c.pose is not None]
+    if not cases:
+        raise ValueError("evaluation needs annotated cases (with a pose), got none")
+    return cases
+
+
 def evaluate_cases(model: DetectorModel, cases: list[Case], device: str | None = None,
                    progress: ProgressCallback | None = None,
                    label: str = "evaluate") -> dict[str, Any]:
     """Detect each annotated case; per-case errors and seconds, and their summaries."""
-    from napari_msdl.detector.detect import detect
-
     progress = progress or no_progress
-    cases = [c for c in cases if c.pose is not None]
-    if not cases:
-        raise ValueError("evaluation needs annotated cases (with a pose), got none")
+    cases = _annotated(cases)
     rows = []
     progress(label, 0, len(cases))
     for n, case in enumerate(cases):
-        det = detect(case.load_volume(), model, device=device)
-        rows.append({"id": case.id,
-                     "position_error": position_error(det.pose, case.pose),
-                     "corner_error": corner_error(det.pose, case.pose),
-                     "seconds": det.timings["total"], "score": det.score,
-                     "pose": det.pose.to_dict()})
+        rows.append(detect_case(model, case, case.load_volume(), device))
         progress(label, n + 1, len(cases))
-    return {"position_error": summary([r["position_error"] for r in rows]),
-            "corner_error": summary([r["corner_error"] for r in rows]),
-            "seconds": summary([r["seconds"] for r in rows]), "cases": rows}
+    return summarize_cases(rows)
 
 
 def table(report: dict[str, Any], names: tuple[str, str] = ("MSDL", "Dense")) -> str:
@@ -78,6 +93,7 @@ def evaluate_model(model: str | Path | None, data: str | Path, out: str | Path,
                    baseline_model: str | Path | None = None, device: str | None = None,
                    progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Evaluate a model (and optionally the dense baseline) on ``data``; write the report."""
+    from napari_msdl.boundary import BoundaryModel
     from napari_msdl.training.bundle import bundled_model_path, load_model
 
     ds = Dataset.open(data)
@@ -85,19 +101,38 @@ def evaluate_model(model: str | Path | None, data: str | Path, out: str | Path,
     if not cases:
         raise ValueError(f"{ds.root}: no annotated case to evaluate")
     detector = load_model(model)
-    report = evaluate_cases(detector, cases, device, progress, "evaluate")
-    report["model"] = str(model if model is not None else bundled_model_path())
-    report["data"] = str(Path(ds.root).resolve())
+    dense = None
     if baseline_model is not None:
         dense = load_model(baseline_model)
         if not dense.dense:
             raise ValueError(f"{baseline_model}: the baseline must be a dense model "
                              "(train it with --dense)")
-        base = evaluate_cases(dense, cases, device, progress, "evaluate baseline")
-        base["model"] = str(baseline_model)
-        base["kind"] = "dense"
-        report["baseline"] = base
-    _add_segmentation(report, model, cases, progress)
+    folder = Path(model) if model is not None else bundled_model_path()
+    boundary = BoundaryModel.load(folder) if BoundaryModel.present(folder) else None
+    progress = progress or no_progress
+    rows: dict[str, list] = {"ours": [], "dense": [], "seg": [], "dense_seg": []}
+    progress("evaluate", 0, len(cases))
+    for n, case in enumerate(cases):  # each image is read once for every measurement
+        volume = case.load_volume()
+        rows["ours"].append(detect_case(detector, case, volume, device))
+        if dense is not None:
+            rows["dense"].append(detect_case(dense, case, volume, device))
+        if boundary is not None and case.mesh is not None:
+            mesh = case.load_mesh()
+            rows["seg"] += _segment_case(boundary, case, volume, mesh, rows["ours"][-1],
+                                         ("gradient", "intensity"))
+            if dense is not None:
+                rows["dense_seg"] += _segment_case(boundary, case, volume, mesh,
+                                                   rows["dense"][-1], ())
+        progress("evaluate", n + 1, len(cases))
+    report = summarize_cases(rows["ours"])
+    report["model"] = str(model if model is not None else bundled_model_path())
+    report["data"] = str(Path(ds.root).resolve())
+    if dense is not None:
+        report["baseline"] = {**summarize_cases(rows["dense"]), "model": str(baseline_model),
+                              "kind": "dense"}
+    if rows["seg"]:
+        _add_segmentation(report, rows["seg"], rows["dense_seg"])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     text = table(report)
@@ -116,37 +151,33 @@ def evaluate_model(model: str | Path | None, data: str | Path, out: str | Path,
 TABLE3_DENSE = "dense-baseline detection + mean shape + learned boundary deformation"
 
 
-def _add_segmentation(report: dict[str, Any], model: str | Path | None, cases: list[Case],
-                      progress: ProgressCallback | None) -> None:
-    """Tables II and III from the detected boxes, when the bundle has a boundary model and
-    the cases have meshes: ``mesh_error_init``, ``mesh_error_final``, ``table3`` (with the
-    row of the dense baseline's boxes segmented by our boundary model, when the report
-    has a baseline)."""
-    from napari_msdl.boundary import BoundaryModel, evaluate_segmentation
+def _segment_case(boundary, case: Case, volume, mesh, detected: dict[str, Any],
+                  baselines: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The segmentation row of one case from its detected box (a Table I row)."""
+    from napari_msdl.boundary import evaluate_segmentation
     from napari_msdl.geometry import Pose
-    from napari_msdl.training.bundle import bundled_model_path
 
-    folder = Path(model) if model is not None else bundled_model_path()
-    meshed = [(c, r) for c, r in zip(cases, report["cases"], strict=True) if c.mesh is not None]
-    if not BoundaryModel.present(folder) or not meshed:
-        return
-    seg = evaluate_segmentation(
-        ((c.load_volume(), c.pose, c.load_mesh()) for c, _ in meshed), BoundaryModel.load(folder),
-        poses=[Pose.from_dict(r["pose"]) for _, r in meshed], ids=[c.id for c, _ in meshed],
-        progress=progress)
+    return evaluate_segmentation([(volume, case.pose, mesh)], boundary,
+                                 poses=[Pose.from_dict(detected["pose"])],
+                                 baselines=baselines, ids=[case.id])["cases"]
+
+
+def _add_segmentation(report: dict[str, Any], rows: list[dict[str, Any]],
+                      dense_rows: list[dict[str, Any]]) -> None:
+    """Tables II and III from the segmentation rows of the detected boxes:
+    ``mesh_error_init``, ``mesh_error_final``, ``table3`` (with the row of the dense
+    baseline's boxes segmented by our boundary model, when there are ``dense_rows``)."""
+    from napari_msdl.boundary.evaluate import summarize
+
+    seg = summarize(rows)
     for key in ("mesh_error_init", "mesh_error_final", "mesh_error_gradient",
                 "mesh_error_intensity", "table3", "improved", "deform_seconds",
                 "mesh_box_position_error", "mesh_box_corner_error"):
         if key in seg:
             report[key] = seg[key]
-    report["segmentation_cases"] = seg.get("cases", [])
-    if "baseline" in report:
-        rows = {r["id"]: r for r in report["baseline"]["cases"]}
-        dense = evaluate_segmentation(
-            ((c.load_volume(), c.pose, c.load_mesh()) for c, _ in meshed),
-            BoundaryModel.load(folder), poses=[Pose.from_dict(rows[c.id]["pose"])
-                                               for c, _ in meshed],
-            baselines=(), ids=[c.id for c, _ in meshed], progress=progress)
+    report["segmentation_cases"] = rows
+    if dense_rows:
+        dense = summarize(dense_rows)
         report["baseline"]["mesh_error_init"] = dense["mesh_error_init"]
         report["baseline"]["mesh_error_final"] = dense["mesh_error_final"]
         report["table3"][TABLE3_DENSE] = dense["mesh_error_final"]
