@@ -16,9 +16,14 @@ import numpy as np
 import torch
 
 from napari_msdl._progress import ProgressCallback, no_progress
-from napari_msdl.detector.hypotheses import feature_volume, jitter_offsets, position_voxels
+from napari_msdl.detector.hypotheses import jitter_offsets, position_voxels
 from napari_msdl.detector.model import STAGES, DetectorModel
-from napari_msdl.detector.stages import PositionHypotheses, expand, top_indices
+from napari_msdl.detector.stages import (
+    PositionHypotheses,
+    expand,
+    top_indices,
+    top_indices_per_group,
+)
 from napari_msdl.geometry import Pose, angles_from_rotation, mean_pose
 from napari_msdl.volume.volume import Volume
 
@@ -126,13 +131,15 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     report("prepare", 0, 1)
-    fv = feature_volume(volume, model.spacing)
+    fv = model.feature_volume(volume)
     report("prepare", 1, 1)
     timings["prepare"] = time.perf_counter() - t0
 
-    def run(name: str, hyps, base: np.ndarray, k: int):
+    def run(name: str, hyps, base: np.ndarray, k: int, groups: np.ndarray | None = None):
         """Score ``hyps``; keep the ``k`` best by the chain's evidence. ``base`` (n, 2):
-        per hypothesis its parents' evidence (sum of logits) and log-probability.
+        per hypothesis its parents' evidence (sum of logits) and log-probability;
+        ``groups``: per hypothesis its parent, each of which keeps its best (see
+        :func:`top_indices_per_group`).
 
         The seed searches argmax p(T|I) p(R|T,I) p(S|T,R,I) stage by stage. Each stage's
         net saturates (a probability of 1 - 1e-4 and of 1 - 1e-12 both add ~0 to the
@@ -146,7 +153,8 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
             hyps.gather, len(hyps), params.chunk,
             lambda done, total: report(name, done, total))
         chain = base + np.stack([logits.astype(np.float64), _log_sigmoid(logits)], 1)
-        top = top_indices(chain[:, 0], k)
+        top = (top_indices(chain[:, 0], k) if groups is None
+               else top_indices_per_group(chain[:, 0], k, groups))
         return top, _sigmoid(logits[top]), chain[top], passed, t
 
     # position
@@ -187,9 +195,10 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
         fine = model.orientations.refinements()
         hyps = expand(fv, best.centers, fine[None] @ best.rotations[:, None], best.sizes,
                       jitter_offsets(0.5, params.refine_jitter) * step, device)
-        base = np.repeat(base, len(hyps) // len(keep), axis=0)
+        per = len(hyps) // len(keep)
+        base = np.repeat(base, per, axis=0)
         top, prob, chain, refined, _ = run("orientation refine", hyps, base,
-                                          params.top_orientation)
+                                          params.top_orientation, np.arange(len(hyps)) // per)
         n_hyps, passed = n_hyps + len(hyps), passed + refined
     kept = hyps.take(top)
     stages["orientation"] = StageResult(kept.centers, kept.rotations, kept.sizes, prob,

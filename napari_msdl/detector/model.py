@@ -8,8 +8,10 @@ from typing import Any
 import numpy as np
 
 from napari_msdl.detector.cascade import StageNets
-from napari_msdl.detector.hypotheses import OrientationSet, SizeSet
+from napari_msdl.detector.features import FeatureVolume
+from napari_msdl.detector.hypotheses import OrientationSet, SizeSet, feature_volume
 from napari_msdl.sparse.grid import GRID_SIZE
+from napari_msdl.volume.volume import Volume
 
 STAGES = ("position", "orientation", "scale")
 """The marginal spaces, in the order detection searches them."""
@@ -87,6 +89,11 @@ class DetectorModel:
     def spacing(self) -> np.ndarray:
         """Spacing (mm per axis) of the feature volume: one pattern step of the mean box."""
         return self.sizes.mean / GRID_SIZE
+
+    def feature_volume(self, volume: Volume, offset=(0.0, 0.0, 0.0)) -> FeatureVolume:
+        """``volume`` resampled and normalised as this model's networks were trained to
+        read it (:func:`~napari_msdl.detector.hypotheses.feature_volume`)."""
+        return feature_volume(volume, self.spacing, offset)
 
     def sparsity(self) -> dict[str, dict[str, float]]:
         """Per stage and network, the share of the 5832 inputs its first layer ignores."""

@@ -127,3 +127,20 @@ def top_indices(logits: np.ndarray, k: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     part = np.argpartition(-logits, k - 1)[:k] if k < len(logits) else np.arange(len(logits))
     return part[np.lexsort((part, -logits[part]))]
+
+
+def top_indices_per_group(logits: np.ndarray, k: int, groups: np.ndarray) -> np.ndarray:
+    """The ``k`` largest logits, best first, where each group's best comes in before any
+    group's second: the best of every group (up to ``k`` of them, best groups first), then
+    the best of the rest. Keeps every refined parent alive, so one strong mode cannot
+    crowd out the others (see :func:`~napari_msdl.detector.detect.detect`)."""
+    k = min(k, len(logits))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    order = top_indices(logits, len(logits))
+    _, first = np.unique(groups[order], return_index=True)
+    leaders = order[np.sort(first)][:k]
+    rest = np.setdiff1d(order, leaders, assume_unique=True)
+    rest = rest[np.argsort(-logits[rest], kind="stable")][:k - len(leaders)]
+    chosen = np.concatenate([leaders, rest])
+    return chosen[np.lexsort((chosen, -logits[chosen]))]

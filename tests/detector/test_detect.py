@@ -59,15 +59,50 @@ def test_detection_result_and_json(model, volume):
     assert det.stages["position"].hypotheses > 100
 
 
+def test_top_per_group_keeps_every_groups_best_before_any_seconds():
+    from napari_msdl.detector.stages import top_indices_per_group
+
+    logits = np.array([9.0, 8.5, 8.0, 7.5, 1.0, 0.5, 3.0, 2.0])
+    groups = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    # plain top 3 would be all of group 0; each group's best comes in first
+    np.testing.assert_array_equal(top_indices_per_group(logits, 3, groups), [0, 6, 4])
+    np.testing.assert_array_equal(top_indices_per_group(logits, 5, groups), [0, 1, 2, 6, 4])
+    # fewer slots than groups: the best groups' leaders, best first
+    np.testing.assert_array_equal(top_indices_per_group(logits, 2, groups), [0, 6])
+    assert len(top_indices_per_group(logits, 0, groups)) == 0
+
+
+def test_orientation_refine_ranks_each_refined_candidates_family_as_a_group(model, volume,
+                                                                           monkeypatch):
+    import sys
+
+    from napari_msdl.detector.stages import top_indices_per_group
+
+    detect_module = sys.modules["napari_msdl.detector.detect"]
+
+    calls = []
+
+    def spy(logits, k, groups):
+        calls.append((len(logits), k, groups.copy()))
+        return top_indices_per_group(logits, k, groups)
+
+    monkeypatch.setattr(detect_module, "top_indices_per_group", spy)
+    det = detect(volume, model, device="cpu", orientation_refine=3, top_orientation=4)
+    (n, k, groups), = calls  # only the refinement step groups its hypotheses
+    assert k == 4 and n == 3 * 27 * 7  # 27 rotations x 7 jitters around each of 3 boxes
+    np.testing.assert_array_equal(np.bincount(groups), [27 * 7] * 3)
+    assert np.all(np.diff(groups) >= 0)  # each family contiguous, as the hypotheses are
+    assert len(det.stages["orientation"].evidence) == 4
+
+
 def test_position_refine_moves_candidates_to_their_best_neighbour(model, volume):
     from napari_msdl.detector.detect import _best_per_candidate, _neighbourhoods
-    from napari_msdl.detector.hypotheses import feature_volume
 
     coarse = detect(volume, model, device="cpu", position_refine=0).stages["position"]
     fine = detect(volume, model, device="cpu", position_refine=1).stages["position"]
     assert fine.evidence[0] >= coarse.evidence[0]  # the identity is among the neighbours
     assert fine.hypotheses == coarse.hypotheses + 27 * len(coarse.centers)
-    fv = feature_volume(volume, model.spacing)
+    fv = model.feature_volume(volume)
     vox = np.array([[fv.pad, fv.pad, fv.pad], [fv.pad + 4, fv.pad + 4, fv.pad + 4]])
     near = _neighbourhoods(fv, vox, 1).reshape(2, 27, 3)
     np.testing.assert_array_equal(near[:, 0], vox)  # identity first
