@@ -2,14 +2,16 @@
 candidates, and Table I's errors.
 
     python benchmarks/rank_truth.py --data ph_test [--model M] [--near 5]
-        [--search '{"top_position": 120}'] [--out rank_truth.json]
+        [--search '{"top_position": 120}'] [--validation] [--out rank_truth.json]
 
 A stage "keeps the truth" when one of its kept candidates has its center within
 ``--near`` mm of the true center. A gross failure whose truth is missing from the
 position candidates is the position stage's; one kept by the position stage but not by
 the orientation or scale stage is theirs. ``--search`` overrides search parameters
-(JSON), to try them without retraining. Prints the failures (position error > 10 mm)
-and the summary; writes every case to JSON.
+(JSON), to try them without retraining. ``--validation`` keeps only the cases the
+model's card lists as its validation cases (``--data`` is then its training dataset), so
+search settings can be chosen without touching the test set. Prints the failures
+(position error > 10 mm) and the summary; writes every case to JSON.
 """
 
 from __future__ import annotations
@@ -42,12 +44,20 @@ def main() -> None:
     p.add_argument("--model", default=None, help="model bundle (default: the bundled one)")
     p.add_argument("--near", type=float, default=5.0, help="mm from the true center")
     p.add_argument("--search", default="{}", help="search parameters to override (JSON)")
+    p.add_argument("--validation", action="store_true",
+                   help="only the model card's validation cases of --data")
     p.add_argument("--out", default="rank_truth.json")
     args = p.parse_args()
     model = load_model(args.model)
     search = json.loads(args.search)
+    cases = Dataset.open(args.data).annotated
+    if args.validation:
+        ids = set(model.card.get("data", {}).get("val_ids") or [])
+        cases = [c for c in cases if c.id in ids]
+        if not cases:
+            p.error(f"none of the model card's validation cases is in {args.data}")
     rows = []
-    for case in Dataset.open(args.data).annotated:
+    for case in cases:
         det = detect(case.load_volume(), model, device="cpu", **search)
         row = {"id": case.id, "position_error": position_error(det.pose, case.pose),
                "corner_error": corner_error(det.pose, case.pose),
@@ -64,7 +74,7 @@ def main() -> None:
                "corner_error": {"mean": float(ce.mean()), "median": float(np.median(ce))},
                "truth_kept": {s: float(np.mean([r["truth_rank"][s] >= 0 for r in rows]))
                               for s in STAGES},
-               "search": search}
+               "search": search, "validation_only": args.validation}
     print(json.dumps(summary, indent=1))
     write_text_atomic(Path(args.out), json.dumps({"summary": summary, "cases": rows},
                                                  indent=1) + "\n")
