@@ -26,7 +26,8 @@ class SearchParams:
     best-scoring voxel within that many voxels of it (the precision of stride 1 at the
     cost of a few thousand hypotheses). The
     orientation stage tries the orientation set around each position candidate, then
-    refines its ``orientation_refine`` best by rotations of half the set's step. Jitters
+    refines its ``orientation_refine`` best by rotations of half the set's step and keeps
+    the best refinement of each of them before any second of one. Jitters
     (1, 7 or 15) are position offsets of half (coarse) or a quarter (refine, scale) of a
     position-grid step added to each candidate.
     """
@@ -90,10 +91,10 @@ class DetectorModel:
         """Spacing (mm per axis) of the feature volume: one pattern step of the mean box."""
         return self.sizes.mean / GRID_SIZE
 
-    def feature_volume(self, volume: Volume, offset=(0.0, 0.0, 0.0)) -> FeatureVolume:
+    def feature_volume(self, volume: Volume) -> FeatureVolume:
         """``volume`` resampled and normalised as this model's networks were trained to
         read it (:func:`~napari_msdl.detector.hypotheses.feature_volume`)."""
-        return feature_volume(volume, self.spacing, offset)
+        return feature_volume(volume, self.spacing)
 
     def sparsity(self) -> dict[str, dict[str, float]]:
         """Per stage and network, the share of the 5832 inputs its first layer ignores."""
