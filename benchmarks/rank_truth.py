@@ -5,8 +5,11 @@ candidates, and Table I's errors.
         [--search '{"top_position": 120}'] [--validation] [--out rank_truth.json]
 
 A stage "keeps the truth" when one of its kept candidates has its center within
-``--near`` mm of the true center. A gross failure whose truth is missing from the
-position candidates is the position stage's; one kept by the position stage but not by
+``--near`` mm of the true center. Each case also gets ``truth_box_empty``: the share of
+the true box's 18^3 grid points where the image reads 0 (outside the field of view, or
+black), since a box cut by the field of view is what the position stage misses most. A
+gross failure whose truth is missing from the position candidates is the position
+stage's; one kept by the position stage but not by
 the orientation or scale stage is theirs. ``--search`` overrides search parameters
 (JSON), to try them without retraining. ``--validation`` keeps only the cases the
 model's card lists as its validation cases (``--data`` is then its training dataset), so
@@ -24,8 +27,11 @@ import numpy as np
 
 from napari_msdl._io import write_text_atomic
 from napari_msdl.detector import STAGES, detect, load_model
-from napari_msdl.geometry import corner_error, position_error
+from napari_msdl.geometry import Pose, corner_error, position_error
+from napari_msdl.sparse.grid import grid_offsets
 from napari_msdl.training.datasets import Dataset
+from napari_msdl.volume import Volume
+from napari_msdl.volume.sampling import sample
 
 
 def truth_ranks(detection, center: np.ndarray, near: float) -> dict[str, int]:
@@ -36,6 +42,11 @@ def truth_ranks(detection, center: np.ndarray, near: float) -> dict[str, int]:
         hit = np.linalg.norm(detection.stages[name].centers - center, axis=1) <= near
         out[name] = int(np.argmax(hit)) if hit.any() else -1
     return out
+
+
+def empty_share(volume: Volume, pose: Pose) -> float:
+    """Share of ``pose``'s 18^3 grid points where ``volume`` reads 0."""
+    return float(np.mean(sample(volume, pose.to_world(grid_offsets())) <= 0))
 
 
 def main() -> None:
@@ -58,15 +69,18 @@ def main() -> None:
             p.error(f"none of the model card's validation cases is in {args.data}")
     rows = []
     for case in cases:
-        det = detect(case.load_volume(), model, device="cpu", **search)
+        volume = case.load_volume()
+        det = detect(volume, model, device="cpu", **search)
         row = {"id": case.id, "position_error": position_error(det.pose, case.pose),
                "corner_error": corner_error(det.pose, case.pose),
                "truth_rank": truth_ranks(det, case.pose.center, args.near),
+               "truth_box_empty": empty_share(volume, case.pose),
                "seconds": det.timings["total"]}
         rows.append(row)
         if row["position_error"] > 10:
             print(f"{case.id}: position {row['position_error']:.1f} mm, corner "
-                  f"{row['corner_error']:.1f} mm; truth rank per stage {row['truth_rank']}")
+                  f"{row['corner_error']:.1f} mm; truth rank per stage {row['truth_rank']}; "
+                  f"{100 * row['truth_box_empty']:.0f} % of the true box empty")
     pe = np.array([r["position_error"] for r in rows])
     ce = np.array([r["corner_error"] for r in rows])
     summary = {"cases": len(rows), "failures": int((pe > 10).sum()),
@@ -74,6 +88,11 @@ def main() -> None:
                "corner_error": {"mean": float(ce.mean()), "median": float(np.median(ce))},
                "truth_kept": {s: float(np.mean([r["truth_rank"][s] >= 0 for r in rows]))
                               for s in STAGES},
+               "truth_box_empty_median": {
+                   "failures": float(np.median([r["truth_box_empty"] for r in rows
+                                                if r["position_error"] > 10] or [np.nan])),
+                   "others": float(np.median([r["truth_box_empty"] for r in rows
+                                              if r["position_error"] <= 10] or [np.nan]))},
                "search": search, "validation_only": args.validation}
     print(json.dumps(summary, indent=1))
     write_text_atomic(Path(args.out), json.dumps({"summary": summary, "cases": rows},
