@@ -30,6 +30,10 @@ def register(subparsers) -> None:
                    help="sub-voxel shifts of the feature grid sampled per case (default 2; "
                    "memory grows with cases x shifts: 800 cases x 2 peaked at 20 GB, 1 "
                    "halves the samples)")
+    p.add_argument("--fov-cut", type=float, default=None, metavar="SHARE",
+                   help="share of training samples cut by a random plane, as by the edge "
+                   "of the field of view, so the nets learn valves the field of view cuts "
+                   "(default 0: none)")
     p.add_argument("--dense", action="store_true",
                    help="train the dense baseline (no sparsity) instead")
     p.add_argument("--tiny", action="store_true",
@@ -89,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         if args.shifts < 1:
             raise ValueError(f"--shifts must be >= 1, got {args.shifts}")
         config = replace(config, shifts=args.shifts)
+    if args.fov_cut is not None:
+        if not 0.0 <= args.fov_cut <= 1.0:
+            raise ValueError(f"--fov-cut must be in [0, 1], got {args.fov_cut}")
+        config = replace(config, fov_cut_share=args.fov_cut)
     if args.val is not None:
         ids = tuple(i.strip() for i in args.val.split(",") if i.strip())
         if not ids:

@@ -30,7 +30,7 @@ from napari_msdl.detector.hypotheses import (
 )
 from napari_msdl.detector.stages import BoxHypotheses, PositionHypotheses
 from napari_msdl.geometry import UNIT_CORNERS, Pose
-from napari_msdl.sparse.grid import N_INPUTS
+from napari_msdl.sparse.grid import N_INPUTS, grid_offsets
 
 ALL_INPUTS = np.arange(N_INPUTS)
 SAMPLE_DTYPE = np.float16
@@ -194,3 +194,27 @@ def scale_samples(fv: FeatureVolume, truth: Pose, sizes: SizeSet, cfg: SampleCon
     hyps = BoxHypotheses(fv, centers, rots, siz)
     return _labelled(lambda i: hyps.gather(ALL_INPUTS, i).numpy(),
                      np.flatnonzero(err <= cfg.scale_positive), neg)
+
+
+def cut_by_field_of_view(x: np.ndarray, share: float, rng: np.random.Generator,
+                         cut: tuple[float, float] = (0.1, 0.4)) -> np.ndarray:
+    """Zero the inputs beyond a random plane in a random ``share`` of the samples ``x``
+    (N, 5832), in place, as the edge of an echo's field of view zeroes part of a box.
+
+    Each chosen sample loses a share of its grid points drawn from ``cut``, on the far
+    side of a plane of random direction. Positives and negatives are cut alike, so a cut
+    says nothing about the label: a network learns to find the valve in what is left
+    instead of learning that empty corners mean "no valve". Returns ``x``."""
+    if share <= 0:
+        return x
+    rows = np.flatnonzero(rng.random(len(x)) < share)
+    if len(rows) == 0:
+        return x
+    normals = rng.normal(size=(len(rows), 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    proj = grid_offsets() @ normals.T  # (5832, m): each point's depth along each normal
+    keep = np.floor((1.0 - rng.uniform(*cut, size=len(rows))) * N_INPUTS).astype(np.int64)
+    limit = np.sort(proj, axis=0)[keep, np.arange(len(rows))]
+    for j, row in enumerate(rows):
+        x[row, proj[:, j] > limit[j]] = 0
+    return x

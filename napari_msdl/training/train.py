@@ -35,6 +35,7 @@ from napari_msdl.training.mining import mine_position, position_confusers
 from napari_msdl.training.samples import (
     SAMPLE_DTYPE,
     SampleConfig,
+    cut_by_field_of_view,
     orientation_samples,
     position_samples,
     scale_samples,
@@ -48,7 +49,10 @@ class TrainConfig:
 
     ``position_cascade_levels`` overrides ``stage.cascade_levels`` for the position stage,
     which scores every voxel of the grid and so gains most from a deeper cascade
-    (``None``: the same as the other stages)."""
+    (``None``: the same as the other stages). ``fov_cut_share``: the share of training
+    samples (every stage, positives and negatives alike) cut by a random plane as by the
+    edge of the field of view (:func:`~napari_msdl.training.samples.cut_by_field_of_view`;
+    0 = none)."""
 
     samples: SampleConfig = field(default_factory=SampleConfig)
     stage: StageTraining = field(default_factory=StageTraining)
@@ -59,6 +63,7 @@ class TrainConfig:
     hard_negatives: int = 60
     confusers: int = 40
     position_cascade_levels: int | None = 2
+    fov_cut_share: float = 0.0
     val_fraction: float = 0.2
     val_ids: tuple[str, ...] | None = None
 
@@ -119,7 +124,9 @@ def position_pass(cases: list[Case], spacing: np.ndarray, config: TrainConfig, s
             fv = feature_volume(volume, spacing, offset)
             if shift == 0:
                 fvs.append(fv)
-            chunks.append(position_samples(fv, case.pose, config.samples, rng))
+            x, y = position_samples(fv, case.pose, config.samples, rng)
+            cut_by_field_of_view(x, config.fov_cut_share, _case_rng(seed, n, 50 + shift))
+            chunks.append((x, y))
         progress(label, n + 1, len(cases))
     return fvs, _stack(chunks)
 
@@ -137,6 +144,9 @@ def box_pass(cases: list[Case], fvs: list[FeatureVolume], confusers: list[np.nda
                 fv, case.pose, orientations, sizes.mean, config.samples, rng, conf))
             parts["scale"].append(scale_samples(fv, case.pose, sizes, config.samples, rng,
                                                 conf))
+            cut_rng = _case_rng(seed, n, 60 + shift)
+            for name in parts:
+                cut_by_field_of_view(parts[name][-1][0], config.fov_cut_share, cut_rng)
         progress(label, n + 1, len(cases))
     return {k: _stack(v) for k, v in parts.items()}
 

@@ -26,11 +26,13 @@ def data(tmp_path_factory):
 def test_train_writes_a_bundle_with_its_card(data, tmp_path, capsys):
     out = tmp_path / "model"
     rc = main(["train", "--data", str(data), "--out", str(out), "--seed", "3", "--tiny",
-               "--epochs", "1", "--rounds", "1", "--val", "c2", "--shifts", "2", "--quiet"])
+               "--epochs", "1", "--rounds", "1", "--val", "c2", "--shifts", "2", "--fov-cut", "0.3",
+               "--quiet"])
     assert rc == 0
     card = json.loads((out / "model.json").read_text())["card"]
     assert card["seed"] == 3 and card["data"]["val_ids"] == ["c2"]
     assert card["config"]["shifts"] == 2  # the tiny configuration's 1, overridden
+    assert card["config"]["fov_cut_share"] == 0.3
     assert "train" in card["command"] and card["training_seconds"] > 0
     assert set(card["sparsity"]) == {"position", "orientation", "scale"}
     printed = capsys.readouterr().out
@@ -42,6 +44,7 @@ def test_train_writes_a_bundle_with_its_card(data, tmp_path, capsys):
     (["--val", "nobody"], "validation ids"),
     (["--epochs", "-1"], "--epochs"),
     (["--shifts", "0"], "--shifts"),
+    (["--fov-cut", "1.5"], "--fov-cut"),
 ])
 def test_bad_arguments_are_one_line_errors(data, tmp_path, capsys, extra, message):
     rc = main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--tiny", "--quiet",

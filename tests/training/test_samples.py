@@ -5,10 +5,12 @@ import pytest
 
 from napari_msdl.detector.hypotheses import OrientationSet, SizeSet, feature_volume
 from napari_msdl.geometry import Pose, rotation_matrices
+from napari_msdl.sparse.grid import grid_offsets
 from napari_msdl.training.samples import (
     SAMPLE_DTYPE,
     SampleConfig,
     corner_errors,
+    cut_by_field_of_view,
     orientation_samples,
     position_samples,
     scale_samples,
@@ -52,3 +54,33 @@ def test_corner_errors_match_geometry():
 
     got = corner_errors(other.center[None], other.rotation[None], other.size[None], truth)
     assert got[0] == pytest.approx(corner_error(other, truth))
+
+
+def test_field_of_view_cut_zeroes_a_half_space_of_the_chosen_samples():
+    from scipy.optimize import linprog
+
+    x = np.random.default_rng(0).uniform(0.5, 2.0, (400, 5832)).astype(SAMPLE_DTYPE)
+    before = x.copy()
+    cut_by_field_of_view(x, 0.25, np.random.default_rng(1), cut=(0.1, 0.4))
+    zero = x == 0
+    share = zero.mean(1)
+    chosen = share > 0
+    assert 0.18 < chosen.mean() < 0.32  # about a quarter of the samples
+    assert share[chosen].min() >= 0.1 - 1e-3 and share[chosen].max() <= 0.4 + 1e-3
+    np.testing.assert_array_equal(x[~zero], before[~zero])  # the rest is untouched
+    p = grid_offsets()
+    for row in np.flatnonzero(chosen)[:5]:
+        # a plane separates the zeroed grid points from the kept ones: find w, b with
+        # w.p >= b + 1 on the zeroed side and w.p <= b - 1 on the kept side
+        z = zero[row]
+        a = np.vstack([np.c_[-p[z], np.ones(z.sum())], np.c_[p[~z], -np.ones((~z).sum())]])
+        res = linprog(np.zeros(4), A_ub=a, b_ub=-np.ones(len(a)), bounds=[(None, None)] * 4)
+        assert res.status == 0, row
+
+
+def test_no_field_of_view_cut_leaves_samples_and_the_generator_alone():
+    x = np.ones((50, 5832), dtype=SAMPLE_DTYPE)
+    rng = np.random.default_rng(3)
+    cut_by_field_of_view(x, 0.0, rng)
+    assert np.all(x == 1)
+    assert rng.random() == np.random.default_rng(3).random()  # nothing drawn
