@@ -49,6 +49,10 @@ def empty_share(volume: Volume, pose: Pose) -> float:
     return float(np.mean(sample(volume, pose.to_world(grid_offsets())) <= 0))
 
 
+def _median(values: list[float]) -> float | None:
+    return float(np.median(values)) if values else None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True, help="annotated dataset folder")
@@ -89,10 +93,10 @@ def main() -> None:
                "truth_kept": {s: float(np.mean([r["truth_rank"][s] >= 0 for r in rows]))
                               for s in STAGES},
                "truth_box_empty_median": {
-                   "failures": float(np.median([r["truth_box_empty"] for r in rows
-                                                if r["position_error"] > 10] or [np.nan])),
-                   "others": float(np.median([r["truth_box_empty"] for r in rows
-                                              if r["position_error"] <= 10] or [np.nan]))},
+                   "failures": _median([r["truth_box_empty"] for r in rows
+                                        if r["position_error"] > 10]),
+                   "others": _median([r["truth_box_empty"] for r in rows
+                                      if r["position_error"] <= 10])},
                "search": search, "validation_only": args.validation}
     print(json.dumps(summary, indent=1))
     write_text_atomic(Path(args.out), json.dumps({"summary": summary, "cases": rows},

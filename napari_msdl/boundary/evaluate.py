@@ -59,10 +59,8 @@ def evaluate_segmentation(cases: Iterable[tuple[Any, Pose, Any]], boundary_model
         raise ValueError(f"baselines must be among {sorted(TABLE3_BASELINES)}, received "
                          f"{sorted(unknown)}")
     progress = progress or no_progress
-    faces = boundary_model.faces
     rows: list[dict[str, Any]] = []
     for i, (volume, true_pose, mesh) in enumerate(cases):
-        truth = (np.asarray(getattr(mesh, "vertices", mesh), dtype=np.float64), faces)
         if poses is not None:
             if i >= len(poses):
                 raise ValueError(f"poses has {len(poses)} entries but there are more cases")
@@ -73,23 +71,35 @@ def evaluate_segmentation(cases: Iterable[tuple[Any, Pose, Any]], boundary_model
             pose, source = detect(volume, detector_model).pose, "detected"
         else:
             pose, source = true_pose, "truth"
-        seg = segment(volume, pose, boundary_model)
-        row = {"id": ids[i] if ids is not None else str(i), "pose_source": source,
-               "position_error": position_error(pose, true_pose),
-               "corner_error": corner_error(pose, true_pose),
-               "mesh_error_init": mesh_error((seg.initial, faces), truth),
-               "mesh_error_final": mesh_error((seg.vertices, faces), truth),
-               "deform_seconds": seg.seconds, "iterations": seg.iterations}
-        box = seg.box()
-        if box is not None:
-            row["mesh_box_position_error"] = position_error(box, true_pose)
-            row["mesh_box_corner_error"] = corner_error(box, true_pose)
-        for scorer in baselines:
-            g = segment(volume, pose, boundary_model, scorer=scorer)
-            row[f"mesh_error_{scorer}"] = mesh_error((g.vertices, faces), truth)
-        rows.append(row)
+        rows.append(segmentation_row(volume, pose, true_pose, mesh, boundary_model,
+                                     ids[i] if ids is not None else str(i), source,
+                                     baselines))
         progress("segmentation", i + 1, i + 1)
     return summarize(rows)
+
+
+def segmentation_row(volume, pose: Pose, true_pose: Pose, mesh, boundary_model: BoundaryModel,
+                     case_id: str, source: str = "given",
+                     baselines: Sequence[str] = ()) -> dict[str, Any]:
+    """One case of :func:`evaluate_segmentation`: segment from ``pose`` and measure
+    against the true mesh (and with each scorer of ``baselines``)."""
+    faces = boundary_model.faces
+    truth = (np.asarray(getattr(mesh, "vertices", mesh), dtype=np.float64), faces)
+    seg = segment(volume, pose, boundary_model)
+    row = {"id": case_id, "pose_source": source,
+           "position_error": position_error(pose, true_pose),
+           "corner_error": corner_error(pose, true_pose),
+           "mesh_error_init": mesh_error((seg.initial, faces), truth),
+           "mesh_error_final": mesh_error((seg.vertices, faces), truth),
+           "deform_seconds": seg.seconds, "iterations": seg.iterations}
+    box = seg.box()
+    if box is not None:
+        row["mesh_box_position_error"] = position_error(box, true_pose)
+        row["mesh_box_corner_error"] = corner_error(box, true_pose)
+    for scorer in baselines:
+        g = segment(volume, pose, boundary_model, scorer=scorer)
+        row[f"mesh_error_{scorer}"] = mesh_error((g.vertices, faces), truth)
+    return row
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

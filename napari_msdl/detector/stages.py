@@ -138,9 +138,8 @@ def top_indices_per_group(logits: np.ndarray, k: int, groups: np.ndarray) -> np.
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     order = top_indices(logits, len(logits))
-    _, first = np.unique(groups[order], return_index=True)
-    leaders = order[np.sort(first)][:k]
-    rest = np.setdiff1d(order, leaders, assume_unique=True)
-    rest = rest[np.argsort(-logits[rest], kind="stable")][:k - len(leaders)]
-    chosen = np.concatenate([leaders, rest])
+    leader = np.zeros(len(order), dtype=bool)
+    leader[np.unique(groups[order], return_index=True)[1]] = True
+    leaders = order[leader][:k]
+    chosen = np.concatenate([leaders, order[~leader][:k - len(leaders)]])
     return chosen[np.lexsort((chosen, -logits[chosen]))]

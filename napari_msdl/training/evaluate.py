@@ -119,11 +119,11 @@ def evaluate_model(model: str | Path | None, data: str | Path, out: str | Path,
             rows["dense"].append(detect_case(dense, case, volume, device))
         if boundary is not None and case.mesh is not None:
             mesh = case.load_mesh()
-            rows["seg"] += _segment_case(boundary, case, volume, mesh, rows["ours"][-1],
-                                         ("gradient", "intensity"))
+            rows["seg"].append(_segment_case(boundary, case, volume, mesh, rows["ours"][-1],
+                                             ("gradient", "intensity")))
             if dense is not None:
-                rows["dense_seg"] += _segment_case(boundary, case, volume, mesh,
-                                                   rows["dense"][-1], ())
+                rows["dense_seg"].append(_segment_case(boundary, case, volume, mesh,
+                                                       rows["dense"][-1], ()))
         progress("evaluate", n + 1, len(cases))
     report = summarize_cases(rows["ours"])
     report["model"] = str(model if model is not None else bundled_model_path())
@@ -152,14 +152,13 @@ TABLE3_DENSE = "dense-baseline detection + mean shape + learned boundary deforma
 
 
 def _segment_case(boundary, case: Case, volume, mesh, detected: dict[str, Any],
-                  baselines: tuple[str, ...]) -> list[dict[str, Any]]:
+                  baselines: tuple[str, ...]) -> dict[str, Any]:
     """The segmentation row of one case from its detected box (a Table I row)."""
-    from napari_msdl.boundary import evaluate_segmentation
+    from napari_msdl.boundary.evaluate import segmentation_row
     from napari_msdl.geometry import Pose
 
-    return evaluate_segmentation([(volume, case.pose, mesh)], boundary,
-                                 poses=[Pose.from_dict(detected["pose"])],
-                                 baselines=baselines, ids=[case.id])["cases"]
+    return segmentation_row(volume, Pose.from_dict(detected["pose"]), case.pose, mesh,
+                            boundary, case.id, "given", baselines)
 
 
 def _add_segmentation(report: dict[str, Any], rows: list[dict[str, Any]],

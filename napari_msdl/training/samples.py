@@ -215,6 +215,5 @@ def cut_by_field_of_view(x: np.ndarray, share: float, rng: np.random.Generator,
     proj = grid_offsets() @ normals.T  # (5832, m): each point's depth along each normal
     keep = np.floor((1.0 - rng.uniform(*cut, size=len(rows))) * N_INPUTS).astype(np.int64)
     limit = np.sort(proj, axis=0)[keep, np.arange(len(rows))]
-    for j, row in enumerate(rows):
-        x[row, proj[:, j] > limit[j]] = 0
+    x[rows] = np.where((proj > limit).T, 0, x[rows])
     return x
