@@ -6,8 +6,10 @@ candidates, and Table I's errors.
 
 A stage "keeps the truth" when one of its kept candidates has its center within
 ``--near`` mm of the true center. Each case also gets ``truth_box_empty``: the share of
-the true box's 18^3 grid points where the image reads 0 (outside the field of view, or
-black), since a box cut by the field of view is what the position stage misses most. A
+the true box's 18^3 grid points where the image reads 0: outside the field of view, or
+dark blood that log compression clips to 0 (a valve's center often lies in such a
+pocket, which is why detection searches boxes by their share of data, not by their
+center voxel; see :func:`napari_msdl.detector.hypotheses.position_voxels`). A
 gross failure whose truth is missing from the position candidates is the position
 stage's; one kept by the position stage but not by
 the orientation or scale stage is theirs. ``--search`` overrides search parameters

@@ -14,7 +14,7 @@ import numpy as np
 
 from napari_msdl.detector.cascade import REJECT_OFFSET, StageNets
 from napari_msdl.detector.features import FeatureVolume
-from napari_msdl.detector.hypotheses import position_voxels
+from napari_msdl.detector.hypotheses import data_voxels
 from napari_msdl.detector.stages import PositionHypotheses, top_indices
 from napari_msdl.geometry import Pose
 from napari_msdl.sparse.grid import N_INPUTS
@@ -26,7 +26,7 @@ ALL_INPUTS = np.arange(N_INPUTS)
 def _score(nets: StageNets, fv: FeatureVolume, stride: int) -> tuple[PositionHypotheses,
                                                                      np.ndarray]:
     nets.refresh()
-    hyps = PositionHypotheses(fv, position_voxels(fv, stride))
+    hyps = PositionHypotheses(fv, data_voxels(fv, stride))
     logits, _ = nets.score(hyps.gather, len(hyps), 16384)
     return hyps, logits
 

@@ -25,7 +25,7 @@ from napari_msdl.detector.hypotheses import (
     OrientationSet,
     SizeSet,
     center_voxels,
-    position_voxels,
+    data_voxels,
     rotation_angle,
 )
 from napari_msdl.detector.stages import BoxHypotheses, PositionHypotheses
@@ -94,7 +94,7 @@ def position_samples(fv: FeatureVolume, truth: Pose, cfg: SampleConfig,
     near = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     lo, hi = fv.pad, np.array(fv.data.shape) - fv.pad
     near = near[np.all((near >= lo) & (near < hi), axis=1)]
-    anywhere = position_voxels(fv, 1)
+    anywhere = data_voxels(fv, 1)
     anywhere = anywhere[rng.choice(len(anywhere), min(len(anywhere), 4 * cfg.negatives),
                                    replace=False)] if len(anywhere) else anywhere
     voxels = np.concatenate([near, anywhere])
@@ -114,7 +114,7 @@ def _far_centers(fv: FeatureVolume, rng: np.random.Generator, n: int,
     """``n`` centers away from the truth: half near the confusers the position stage
     ranks high (when given), the rest anywhere the image has data."""
     n_conf = n // 2 if confusers is not None and len(confusers) else 0
-    vox = position_voxels(fv, 1)
+    vox = data_voxels(fv, 1)
     if len(vox) == 0:
         vox = np.zeros((1, 3), dtype=np.int64) + fv.pad
     pick = vox[rng.choice(len(vox), n - n_conf, replace=len(vox) < n - n_conf)]

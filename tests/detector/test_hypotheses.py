@@ -2,9 +2,13 @@
 
 import numpy as np
 
+from napari_msdl.detector.features import FeatureVolume, base_index
 from napari_msdl.detector.hypotheses import (
+    MIN_BOX_SUPPORT,
     OrientationSet,
     SizeSet,
+    box_support,
+    data_voxels,
     feature_volume,
     jitter_offsets,
     position_voxels,
@@ -12,24 +16,55 @@ from napari_msdl.detector.hypotheses import (
     voxel_centers,
 )
 from napari_msdl.geometry import rotation_matrices
+from napari_msdl.sparse.grid import GRID_SIZE
 from napari_msdl.volume.volume import Volume
 
 
-def test_position_grid_covers_every_point_with_data():
+def test_position_grid_covers_every_box_inside_the_data():
     data = np.zeros((60, 50, 40), dtype=np.uint8)
     data[5:55, 5:45, 5:35] = 100
     vol = Volume(data, spacing=(0.8, 0.8, 1.0), origin=(3.0, -4.0, 2.0))
-    fv = feature_volume(vol, np.array([1.7, 1.6, 1.5]))
+    fv = feature_volume(vol, np.array([0.9, 0.85, 0.8]))
     stride = 2
     centers = voxel_centers(fv, position_voxels(fv, stride))
     rng = np.random.default_rng(0)
-    truth = vol.index_to_world(rng.uniform([8, 8, 8], [52, 42, 32], size=(50, 3)))
+    # centers whose position box (18 feature voxels across) lies inside the data
+    half = GRID_SIZE / 2 * fv.spacing / vol.spacing
+    truth = vol.index_to_world(rng.uniform(5 + half, np.array([55, 45, 35]) - half,
+                                           size=(50, 3)))
     d = np.linalg.norm(truth[:, None] - centers[None], axis=-1).min(1)
     assert d.max() <= np.linalg.norm(stride * fv.spacing) / 2 + 1e-9
     # nothing where the image is empty
     idx = np.rint(vol.world_to_index(centers)).astype(int)
     inside = np.all((idx >= 0) & (idx < vol.shape), axis=1)
     assert inside.all()
+
+
+def test_box_support_is_the_share_of_data_in_each_position_box():
+    rng = np.random.default_rng(3)
+    data = (rng.random((40, 41, 42)) > 0.6).astype(np.float32)
+    fv = FeatureVolume(data, np.ones(3), np.zeros(3), 10)
+    support = box_support(fv)
+    voxels = rng.integers(10, 30, size=(30, 3))
+    bases = base_index(voxels, data.shape)
+    box = np.stack(np.meshgrid(*[np.arange(GRID_SIZE)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    offsets = box @ np.array([41 * 42, 42, 1])
+    brute = data.reshape(-1)[bases[:, None] + offsets[None]].mean(1)
+    np.testing.assert_allclose(support[tuple(voxels.T)], brute, atol=1e-5)
+
+
+def test_position_search_reaches_a_center_in_a_pocket_of_zeros():
+    # log compression clips dark blood to 0: a valve's center may read 0 inside the image
+    data = np.full((40, 40, 50), 2.0, dtype=np.float32)
+    data[:, :, 30:] = 0  # beyond the field of view
+    data[17:23, 17:23, 17:23] = 0  # a dark pocket
+    fv = FeatureVolume(data, np.ones(3), np.zeros(3), 10)
+    searched = {tuple(v) for v in position_voxels(fv, 1)}
+    assert (20, 20, 20) in searched
+    assert (20, 20, 20) not in {tuple(v) for v in data_voxels(fv, 1)}
+    # boxes reaching over the edge of the data: 10 / 18 of the box is data, then 7 / 18
+    assert (20, 20, 28) in searched
+    assert MIN_BOX_SUPPORT > 7 / 18 and (20, 20, 31) not in searched
 
 
 def test_feature_volume_is_normalised_and_padded():
