@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from napari_msdl._progress import ProgressCallback, no_progress
-from napari_msdl.detector.hypotheses import jitter_offsets, position_voxels
+from napari_msdl.detector.hypotheses import MIN_BOX_SUPPORT, jitter_offsets, position_voxels
 from napari_msdl.detector.model import STAGES, DetectorModel
 from napari_msdl.detector.stages import (
     PositionHypotheses,
@@ -160,7 +160,10 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel | str | None = None
     # position
     pos = PositionHypotheses(fv, position_voxels(fv, params.position_stride), device)
     if len(pos) == 0:
-        raise ValueError("the volume has no voxel with data where a valve could be")
+        raise ValueError(
+            "the volume has no position whose valve box (the mean size, "
+            f"{' x '.join(f'{v:.0f}' for v in model.mean_size)} mm) is at least "
+            f"{MIN_BOX_SUPPORT:.0%} image data: is the volume smaller than a valve, or empty?")
     top, prob, pos_chain, passed, t = run("position", pos, np.zeros((len(pos), 2)),
                                           params.top_position)
     centers, n_pos = pos.centers[top], len(pos)

@@ -132,6 +132,10 @@ def test_bad_volumes_and_parameters_are_refused(model):
         detect(np.full((20, 20, 20), np.nan), model)
     with pytest.raises(ValueError, match="top_k"):
         detect(Volume(np.arange(8000.0).reshape(20, 20, 20)), model, top_k={"shape": 3})
+    tiny = np.zeros((20, 20, 20))
+    tiny[:4, :4, :4] = np.arange(64.0).reshape(4, 4, 4)  # data far smaller than a valve box
+    with pytest.raises(ValueError, match="smaller than a valve"):
+        detect(Volume(tiny), model)
 
 
 def test_progress_per_stage_and_chunk_and_cancel(model, volume):
