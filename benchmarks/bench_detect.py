@@ -39,12 +39,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None, help="sparse model (default: the bundled one)")
     p.add_argument("--dense-model", default=None, help="dense baseline model (optional)")
-    p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--shape", type=int, nargs=3, default=(250, 250, 150))
-    p.add_argument("--spacing", type=float, default=0.75)
-    p.add_argument("--seed", type=int, default=7)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--out", default="bench_detect.json")
+    p.add_argument("--repeat", type=int, default=5,
+                   help="timed runs per model after one warm-up; medians are reported")
+    p.add_argument("--shape", type=int, nargs=3, default=(250, 250, 150),
+                   help="phantom volume shape (default: the largest, 250 250 150)")
+    p.add_argument("--spacing", type=float, default=0.75, help="voxel spacing, mm")
+    p.add_argument("--seed", type=int, default=7, help="phantom seed")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--out", default="bench_detect.json", help="JSON file to write")
     args = p.parse_args()
 
     t = time.perf_counter()
