@@ -21,7 +21,12 @@ def test_deformation_moves_the_mesh_toward_the_truth(tiny_model, unseen_case, st
     init, final = mesh_error(seg.mesh(initial=True), truth), mesh_error(seg.mesh(), truth)
     assert final < 0.8 * init, (init, final)
     np.testing.assert_allclose(seg.initial, tiny_model.shape_space.mean_mesh(start))
+    # the stopping rule: every round but the last moved at least tol_mm, and the last
+    # either fell below it or was the final round
+    tol = tiny_model.deform.tol_mm
     assert 1 <= seg.iterations <= tiny_model.deform.iterations
+    assert all(m >= tol for m in seg.moves[:-1])
+    assert seg.moves[-1] < tol or seg.iterations == tiny_model.deform.iterations
     assert seg.ranges[0] == pytest.approx(tiny_model.deform.search_mm)
     # one search range per round, shrinking to no less than the floor
     assert len(seg.ranges) == seg.iterations == len(seg.moves)
