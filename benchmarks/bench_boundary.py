@@ -62,7 +62,8 @@ def _evaluate_set(model, seed: int, n: int, label: str, detector, scale: float) 
     return the reports."""
     import numpy as np
 
-    from napari_msdl.boundary import evaluate_segmentation, perturb_pose, segment
+    from napari_msdl.boundary import segment
+    from napari_msdl.evaluation import evaluate_segmentation, perturb_pose
 
     print(f"{label}: {n} phantoms (seed {seed})", flush=True)
     cases = list(_phantoms(seed, n, label))
@@ -82,9 +83,9 @@ def _evaluate_set(model, seed: int, n: int, label: str, detector, scale: float) 
 
 
 def _detector(arg: str | None):
-    from napari_msdl.detector import load_model
+    from napari_msdl.bundle import load_bundle
 
-    return load_model() if arg == "bundled" else load_model(arg)
+    return load_bundle(None if arg == "bundled" else arg).detector
 
 
 def main() -> None:
@@ -99,8 +100,11 @@ def main() -> None:
     parser.add_argument("--train-seed", type=int, default=1)
     parser.add_argument("--test-seed", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1, help="training seed (1)")
-    parser.add_argument("--model", type=Path, help="load this boundary model, don't train")
-    parser.add_argument("--model-out", type=Path, help="save the trained model here")
+    parser.add_argument("--model", type=Path,
+                        help="use the boundary model of this bundle, don't train")
+    parser.add_argument("--model-out", type=Path,
+                        help="save the trained boundary model here, as a bundle with the "
+                             "bundled detector")
     parser.add_argument("--detector", nargs="?", const="bundled",
                         help="also start from the detected box (bundled model or DIR)")
     parser.add_argument("--out", type=Path, default=Path("results/bench_boundary.json"))
@@ -109,24 +113,33 @@ def main() -> None:
             args.model is None and args.train < 6):
         parser.error("--test must be >= 1, --train-eval and --error-scale >= 0, --train >= 6")
 
-    from napari_msdl.boundary import BoundaryModel, train_boundary
+    from napari_msdl.bundle import ModelCard, ValveModel, load_bundle, save_bundle
+    from napari_msdl.training import train_boundary
 
     report: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                 "load_average_start": os.getloadavg()},
                     "args": {k: (str(v) if isinstance(v, Path) else v)
                              for k, v in vars(args).items()}}
     if args.model:
-        model = BoundaryModel.load(args.model)
-        print(f"loaded boundary model from {args.model}")
+        bundle = load_bundle(args.model)
+        if bundle.boundary is None:
+            parser.error(f"{args.model} has no boundary model")
+        model, figures = bundle.boundary, bundle.card.boundary.figures
+        print(f"loaded the boundary model of {args.model}")
     else:
         print(f"training on {args.train} phantoms (seed {args.train_seed})", flush=True)
         t0 = time.perf_counter()
-        model = train_boundary(_phantoms(args.train_seed, args.train, "train"), seed=args.seed)
+        model, record = train_boundary(_phantoms(args.train_seed, args.train, "train"),
+                                       seed=args.seed, command="benchmarks/bench_boundary.py")
+        figures = record.figures
         report["train_seconds_total"] = time.perf_counter() - t0
         if args.model_out:
-            model.save(args.model_out)
-            print(f"saved the boundary model to {args.model_out}")
-    card = model.card
+            detector = load_bundle().detector  # a bundle needs one; the boundary is ours
+            save_bundle(ValveModel(detector, model, ModelCard(boundary=record)),
+                        args.model_out)
+            print(f"saved a bundle with this boundary model (and the bundled detector) to "
+                  f"{args.model_out}")
+    card = figures
     report["model"] = {"shape_space": model.shape_space.meta(),
                        "classifier": {k: v for k, v in card.get("classifier", {}).items()
                                       if k != "history"},

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from napari_msdl.detector import detect, load_model
+from napari_msdl.bundle import load_bundle
+from napari_msdl.detector import detect
 from napari_msdl.phantoms import make_phantom
 
 
@@ -61,7 +62,7 @@ def main() -> None:
     if args.dense_model:
         models["dense"] = args.dense_model
     for name, path in models.items():
-        result[name] = measure(case.volume, load_model(path), args.repeat, args.device)
+        result[name] = measure(case.volume, load_bundle(path).detector, args.repeat, args.device)
         result[name]["model"] = str(path) if path else "bundled"
     if "dense" in result:
         result["speedup"] = {k: result["dense"]["seconds"][k] / result["sparse"]["seconds"][k]

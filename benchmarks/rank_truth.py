@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from napari_msdl._io import write_text_atomic
-from napari_msdl.detector import STAGES, detect, load_model
+from napari_msdl.bundle import load_bundle
+from napari_msdl.dataset import Dataset
+from napari_msdl.detector import STAGES, detect
 from napari_msdl.geometry import Pose, corner_error, position_error
 from napari_msdl.sparse.grid import grid_offsets
-from napari_msdl.training.datasets import Dataset
 from napari_msdl.volume import Volume
 from napari_msdl.volume.sampling import sample
 
@@ -65,11 +66,12 @@ def main() -> None:
                    help="only the model card's validation cases of --data")
     p.add_argument("--out", default="rank_truth.json")
     args = p.parse_args()
-    model = load_model(args.model)
+    bundle = load_bundle(args.model)
+    model = bundle.detector
     search = json.loads(args.search)
     cases = Dataset.open(args.data).annotated
     if args.validation:
-        ids = set(model.card.get("data", {}).get("val_ids") or [])
+        ids = set(bundle.card.detector.data.get("val_ids") or [])
         cases = [c for c in cases if c.id in ids]
         if not cases:
             p.error(f"none of the model card's validation cases is in {args.data}")

@@ -139,7 +139,7 @@ def patterns():
     _choose_model(widget)
     widget.load()
     widget.stage.value = "orientation"
-    widget.network.value = "main"
+    widget.network.value = "orientation.main"
     widget.filter.value = 0
     widget.placement.value = viewer.layers["true box"]
     widget.show_pattern()
@@ -187,7 +187,7 @@ def edit_mesh():
     """Edit mesh on sample 1: one wall vertex dragged 4 mm outwards in a 2D slice; the
     mesh's cut after the edit (red) over the cut before it (cyan)."""
     from napari_msdl._napari.widgets.edit_mesh import EditMeshWidget
-    from napari_msdl.phantoms import TOPOLOGY
+    from napari_msdl.valve import TOPOLOGY
 
     viewer = _viewer()
     _sample(viewer)

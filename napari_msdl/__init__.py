@@ -2,7 +2,10 @@
 
 The public API, importable without Qt or napari::
 
-    from napari_msdl import Pose, Volume, load_volume, make_phantom, load_model, detect
+    from napari_msdl import load_volume, find_valve, load_bundle
+
+    result = find_valve(load_volume("tee.nii.gz"))   # the bundled model: box, then mesh
+    model = load_bundle("my-model")                  # a bundle folder: detector, boundary, card
 
 Names are resolved lazily, so ``import napari_msdl`` is fast and pulls in neither torch
 nor napari until a name that needs them is used.
@@ -24,8 +27,11 @@ _EXPORTS = {
     "save_volume": "napari_msdl.volume",
     "sample": "napari_msdl.volume",
     "make_phantom": "napari_msdl.phantoms",
-    "Dataset": "napari_msdl.training.datasets",
-    "load_model": "napari_msdl.detector",
+    "Dataset": "napari_msdl.dataset",
+    "ValveModel": "napari_msdl.bundle",
+    "load_bundle": "napari_msdl.bundle",
+    "save_bundle": "napari_msdl.bundle",
+    "find_valve": "napari_msdl.pipeline",
     "detect": "napari_msdl.detector",
     "Detection": "napari_msdl.detector",
 }

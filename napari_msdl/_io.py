@@ -1,4 +1,5 @@
-"""Atomic file writing: a file appears whole or not at all, never half-written."""
+"""Files: atomic writing (a file appears whole or not at all, never half-written), the model
+files' versioned JSON and safetensors readers, and the one policy for unknown keys."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -109,3 +113,58 @@ def read_model_files(folder: Path, manifest: str, weights: str, fmt: str, versio
     return (read_versioned_json(folder / manifest, fmt, version, what),
             read_safetensors(folder / weights))
 
+
+
+def check_keys(d: Any, known: Iterable[str], what: str) -> dict:
+    """``d`` itself when it is a dict whose keys are all in ``known``; otherwise a
+    ``ValueError`` naming ``what`` and the keys it does not know (the one policy of every
+    ``from_dict`` in the package: unknown keys are refused, never ignored)."""
+    if not isinstance(d, dict):
+        raise ValueError(f"{what} must be a JSON object, got {type(d).__name__}")
+    unknown = sorted(str(k) for k in set(d) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} keys {unknown}; known: {sorted(known)}")
+    return d
+
+
+def dataclass_from_dict(cls: type[T], d: Any, what: str) -> T:
+    """``cls(**d)`` for a dataclass ``cls``, unknown keys refused (:func:`check_keys`);
+    missing keys take the dataclass defaults."""
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    return cls(**check_keys(d, names, what))
+
+
+def check_whole(name: str, value: Any, minimum: int = 0, maximum: int | None = None) -> int:
+    """``value`` as an int when it is a whole number in ``[minimum, maximum]``; otherwise a
+    ``ValueError`` naming the parameter and what it received."""
+    import numbers
+
+    ok = (isinstance(value, numbers.Integral) and not isinstance(value, bool)
+          and value >= minimum and (maximum is None or value <= maximum))
+    if not ok:
+        bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+        raise ValueError(f"{name} must be a whole number {bound}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a float when it is a finite number within the bounds (open or closed);
+    otherwise a ``ValueError`` naming the parameter and what it received."""
+    import math
+    import numbers
+
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        lo = "" if low is None else f"{'(' if low_open else '['}{low:g}"
+        hi = "" if high is None else f"{high:g}{')' if high_open else ']'}"
+        where = f" in {lo or '(-inf'}, {hi or 'inf)'}" if (low is not None or high is not None) \
+            else ""
+        raise ValueError(f"{name} must be a finite number{where}, got {value!r}")
+    return float(value)

@@ -229,7 +229,10 @@ class Pose:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Pose:
-        """Build from the JSON form; raises ``ValueError`` naming a missing key."""
+        """Build from the JSON form; raises ``ValueError`` naming a missing or unknown key."""
+        from napari_msdl._io import check_keys
+
+        check_keys(d, ("center", "angles", "size"), "pose")
         try:
             return cls(center=d["center"], angles=d["angles"], size=d["size"])
         except KeyError as e:

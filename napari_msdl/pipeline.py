@@ -1,9 +1,9 @@
-"""The whole job on one volume: the 9-parameter box, then (when the model has a boundary
+"""The whole job on one volume: the 9-parameter box, then (when the bundle has a boundary
 model) the valve mesh deformed onto the wall.
 
-A model bundle folder holds the detector (``model.json`` + ``weights.safetensors``) and,
-optionally, the boundary model (``boundary.json`` + ``boundary.safetensors``) beside it.
-:func:`find_valve` is what the Detect valve widget and ``napari-msdl detect`` call.
+:func:`find_valve` is what the Detect valve widget and ``napari-msdl detect`` call; the
+model is a :class:`~napari_msdl.bundle.ValveModel` (:func:`~napari_msdl.bundle.load_bundle`)
+or a bundle folder.
 """
 
 from __future__ import annotations
@@ -13,21 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from napari_msdl._progress import ProgressCallback, no_progress
+from napari_msdl.bundle import ValveModel, load_bundle
 
 if TYPE_CHECKING:
-    from napari_msdl.boundary import BoundaryModel, Segmentation
+    from napari_msdl.boundary import Segmentation
     from napari_msdl.detector import Detection
-    from napari_msdl.detector.model import DetectorModel
     from napari_msdl.volume import Volume
-
-
-@dataclass
-class ValveModel:
-    """A loaded bundle: the detector and, if the bundle has one, the boundary model."""
-
-    detector: DetectorModel
-    boundary: BoundaryModel | None = None
-    path: Path | None = None
 
 
 @dataclass
@@ -52,27 +43,18 @@ class ValveResult:
         return doc
 
 
-def load_valve_model(path: str | Path | None = None) -> ValveModel:
-    """Load a bundle folder (None: the bundled model), with its boundary model if present."""
-    from napari_msdl.boundary import BoundaryModel
-    from napari_msdl.detector import load_model
-    from napari_msdl.training.bundle import bundled_model_path
-
-    folder = Path(path) if path is not None else bundled_model_path()
-    detector = load_model(folder)
-    boundary = BoundaryModel.load(folder) if BoundaryModel.present(folder) else None
-    return ValveModel(detector=detector, boundary=boundary, path=folder)
-
-
 def find_valve(volume: Volume, model: ValveModel | str | Path | None = None, *,
                segment_mesh: bool = True, device: str | None = None,
                progress: ProgressCallback | None = None) -> ValveResult:
-    """Detect the valve box in ``volume``, then segment the valve mesh if the model can."""
+    """Detect the valve box in ``volume``, then segment the valve mesh if the model can.
+
+    ``model``: a loaded bundle, a bundle folder, or None for the bundled model.
+    """
     from napari_msdl.detector import detect
 
     progress = progress or no_progress
     if not isinstance(model, ValveModel):
-        model = load_valve_model(model)
+        model = load_bundle(model)
     detection = detect(volume, model.detector, device=device, progress=progress)
     segmentation = None
     if segment_mesh and model.boundary is not None:

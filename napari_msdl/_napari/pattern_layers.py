@@ -65,16 +65,10 @@ def pattern_layers(net: nn.Module, filter_index: int | None, pose: Pose | None,
     return [heat, outline, points]
 
 
-def training_curves(model: Any, stage: str, network: str) -> dict[str, list] | None:
+def training_curves(card: Any, network: str) -> dict[str, list] | None:
     """The Algorithm 1 curves (round, sparsity, train and validation loss) that training
-    stored in the model's card for this stage and network, or None."""
-    stage_card = (model.card.get("stages") or {}).get(stage) or {}
-    if network == "main":
-        entry = stage_card.get("main")
-    else:
-        levels = stage_card.get("cascade") or []
-        level = int(network.split()[-1]) - 1
-        entry = levels[level] if 0 <= level < len(levels) else None
+    stored in a bundle's card for the network named ``network``, or None."""
+    entry = (card.detector.figures.get("networks") or {}).get(network)
     if isinstance(entry, dict) and isinstance(entry.get("curves"), dict):
         return entry["curves"]
     return None

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from napari_msdl._napari.layers import LayerTuple, volume_layer
+from napari_msdl.volume.io import SUPPORTED_EXTENSIONS
 
-VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".tif", ".tiff",
-                   ".npy", ".npz")
+VOLUME_SUFFIXES = tuple(SUPPORTED_EXTENSIONS)
 
 
 def _is_dicom_file(path: Path) -> bool:

@@ -3,9 +3,6 @@ ground-truth box and valve mesh (File > Open Sample > napari-msdl)."""
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
-
 from napari_msdl._napari.layers import (
     LayerTuple,
     cut_layer,
@@ -16,17 +13,13 @@ from napari_msdl._napari.layers import (
 )
 
 
-def sample_dataset_path() -> Path:
-    """The folder of the bundled sample dataset (a dataset in DESIGN.md's format)."""
-    return Path(str(resources.files("napari_msdl") / "sample_data"))
-
-
 def sample_layers(index: int = 0) -> list[LayerTuple]:
     """Layers of bundled sample case ``index``: the volume, its true box (edges, axes and
     2D cut) and its true valve mesh (surface and 2D cut)."""
-    from napari_msdl.training.datasets import Dataset
+    from napari_msdl.dataset import Dataset
+    from napari_msdl.phantoms.dataset import sample_data_path
 
-    dataset = Dataset.open(sample_dataset_path())
+    dataset = Dataset.open(sample_data_path())
     if not 0 <= index < len(dataset):
         raise ValueError(f"sample index must be in 0..{len(dataset) - 1}, got {index}")
     case = dataset.cases[index]

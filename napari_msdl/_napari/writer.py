@@ -7,24 +7,19 @@ from typing import Any
 
 import numpy as np
 
-MESH_SUFFIXES = (".ply", ".stl", ".obj")
-
 
 def write_surface(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """Write a Surface layer's mesh; vertices are taken to world mm through its scale and
     translate, so a mesh drawn over a volume is saved where it is seen."""
-    import trimesh
-
-    from napari_msdl.training.datasets import save_mesh
+    from napari_msdl.mesh import is_mesh_path, make_trimesh, save_mesh
 
     vertices, faces = np.asarray(data[0], dtype=np.float64), np.asarray(data[1])
     if vertices.ndim != 2 or vertices.shape[1] != 3:
         raise ValueError(f"only 3D surfaces can be written, got vertices of shape {vertices.shape}")
     scale = np.asarray(meta.get("scale", (1, 1, 1)), dtype=np.float64)[-3:]
     translate = np.asarray(meta.get("translate", (0, 0, 0)), dtype=np.float64)[-3:]
-    mesh = trimesh.Trimesh(vertices * scale + translate, faces, process=False)
     target = Path(path)
-    if target.suffix.lower() not in MESH_SUFFIXES:
+    if not is_mesh_path(target):
         target = target.with_suffix(".ply")
-    save_mesh(mesh, target)
+    save_mesh(make_trimesh(vertices * scale + translate, faces), target)
     return [str(target)]

@@ -33,8 +33,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.ndimage import gaussian_filter1d
 
+from napari_msdl._io import dataclass_from_dict
 from napari_msdl._progress import no_progress
-from napari_msdl.boundary.classifier import CompiledClassifier
 from napari_msdl.boundary.features import (
     PatchSpec,
     candidate_patches,
@@ -43,6 +43,7 @@ from napari_msdl.boundary.features import (
 )
 from napari_msdl.boundary.shape_space import vertex_normals
 from napari_msdl.geometry import Pose
+from napari_msdl.sparse.networks import ActiveNet
 from napari_msdl.volume import Volume
 
 if TYPE_CHECKING:
@@ -93,10 +94,7 @@ class DeformParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> DeformParams:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown deformation parameters {sorted(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "deformation parameter")
 
 
 @dataclass
@@ -117,20 +115,19 @@ class Segmentation:
 
     def box(self) -> Pose | None:
         """The 9-parameter box of the deformed mesh by the annotation's landmark rule
-        (:func:`napari_msdl.phantoms.pose_from_mesh`), or ``None`` when the mesh does not
+        (:func:`napari_msdl.valve.pose_from_mesh`), or ``None`` when the mesh does not
         have that rule's topology. Segmentation refines the detected box this way."""
-        from napari_msdl.phantoms.anatomy import TOPOLOGY, pose_from_mesh
+        from napari_msdl.valve import TOPOLOGY, pose_from_mesh
 
-        if self.vertices.shape != (TOPOLOGY.n_vertices, 3):
+        if not TOPOLOGY.matches(self.vertices):
             return None
         return pose_from_mesh(self.vertices)
 
     def mesh(self, initial: bool = False) -> trimesh.Trimesh:
         """The final (or initial) mesh as a ``trimesh.Trimesh`` (process=False)."""
-        import trimesh
+        from napari_msdl.mesh import make_trimesh
 
-        v = self.initial if initial else self.vertices
-        return trimesh.Trimesh(vertices=v, faces=self.faces, process=False)
+        return make_trimesh(self.initial if initial else self.vertices, self.faces)
 
 
 def segment(volume: Volume, pose: Pose, model: BoundaryModel, *, iterations: int | None = None,
@@ -222,13 +219,13 @@ Scorer = Callable[[Volume, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, 
 def _classifier_scorer(model: BoundaryModel) -> Scorer:
     """Probabilities (V, C) of the boundary classifier at every candidate (0 where the
     patch reads nothing: outside the volume or the field of view)."""
-    net = CompiledClassifier.from_network(model.classifier)
+    net = ActiveNet(model.classifier)
 
     def score(volume, x, normals, t1, t2, half, step):
         patches = candidate_patches(volume, x, normals, model.patch, t1, t2, half, step,
                                     net.columns)
-        p = net.probabilities(patches.reshape(-1, patches.shape[2]))
-        p = p.reshape(patches.shape[:2])
+        z = net(patches.reshape(-1, patches.shape[2]))
+        p = (1.0 / (1.0 + np.exp(-z))).reshape(patches.shape[:2])
         p[~(patches != 0).any(axis=2)] = 0.0
         return p
 

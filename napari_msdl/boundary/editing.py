@@ -5,7 +5,7 @@ and a history of its vertex arrays. A drag moves one vertex exactly to its targe
 pulls its neighbourhood with Gaussian weights ``exp(-d^2 / (2 r^2))`` of the Euclidean
 distance ``d`` to the dragged vertex's position before the drag; vertices farther than
 ``3 r`` do not move. Saving writes the mesh (PLY) and the box derived from it by the
-phantoms' landmark rule (:func:`napari_msdl.phantoms.pose_from_mesh`) into a dataset
+annotation's landmark rule (:func:`napari_msdl.valve.pose_from_mesh`) into a dataset
 folder; it never changes the editor, so a failed save loses nothing.
 """
 
@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from napari_msdl.geometry import Pose
-from napari_msdl.phantoms.anatomy import pose_from_mesh
+from napari_msdl.valve import pose_from_mesh
 
 if TYPE_CHECKING:
     from napari_msdl.boundary.shape_space import ShapeSpace
-    from napari_msdl.training.datasets import Case
+    from napari_msdl.dataset import Case
     from napari_msdl.volume import Volume
 
 CUTOFF = 3.0
@@ -138,14 +138,14 @@ class MeshEditor:
         self._current = vertices
 
     def pose(self) -> Pose:
-        """The box of the current mesh by the phantoms' landmark rule."""
+        """The box of the current mesh by the annotation's landmark rule."""
         return pose_from_mesh(self._current)
 
     def mesh(self):
         """The current mesh as a ``trimesh.Trimesh`` (process=False, vertex order kept)."""
-        import trimesh
+        from napari_msdl.mesh import make_trimesh
 
-        return trimesh.Trimesh(vertices=self.vertices, faces=self.faces, process=False)
+        return make_trimesh(self.vertices, self.faces)
 
     def save_annotation(self, dataset_folder: str | Path, case_id: str,
                         volume: Volume | None = None) -> Case:
@@ -156,7 +156,7 @@ class MeshEditor:
         atomically and the manifest last, so a failure leaves the dataset as it was; the
         editor is never changed.
         """
-        from napari_msdl.training.datasets import (
+        from napari_msdl.dataset import (
             MANIFEST,
             Dataset,
             check_case_id,

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 import numba
 import numpy as np
 
+from napari_msdl._io import dataclass_from_dict
 from napari_msdl.volume import Volume, sample
 
 
@@ -61,10 +62,7 @@ class PatchSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> PatchSpec:
-        unknown = set(d) - {"n_normal", "normal_step_mm", "n_tangent", "tangent_step_mm"}
-        if unknown:
-            raise ValueError(f"unknown patch keys {sorted(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "patch")
 
 
 def tangent_frames(normals: np.ndarray, reference: np.ndarray | None = None,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from napari_msdl._io import check_keys
 from napari_msdl.geometry import Pose
 
 _GPA_ITERATIONS = 3
@@ -212,6 +213,9 @@ class ShapeSpace:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict) -> ShapeSpace:
+        """Rebuild from :meth:`arrays` and :meth:`meta` (unknown meta keys refused)."""
+        check_keys(meta, ("variance", "explained", "n_train", "train_residual_mm", "n_modes",
+                          "n_vertices", "alignment"), "shape space")
         return cls(mean=np.asarray(arrays["mean"], np.float64),
                    modes=np.asarray(arrays["modes"], np.float64),
                    sdev=np.asarray(arrays["sdev"], np.float64),

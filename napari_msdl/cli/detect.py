@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from napari_msdl.mesh import MESH_SUFFIXES
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -15,7 +17,8 @@ def register(subparsers) -> None:
     p.add_argument("image", help="volume file (NIfTI, NRRD, MHA/MHD, DICOM folder, TIFF, npy)")
     p.add_argument("--out", required=True, help="JSON file to write")
     p.add_argument("--mesh", default=None, metavar="MESH.ply",
-                   help="also write the segmented valve mesh (.ply, .stl or .obj, in mm)")
+                   help="also write the segmented valve mesh (" + ", ".join(MESH_SUFFIXES)
+                   + ", in mm)")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="where to run (default: cuda when available, else cpu)")
@@ -25,18 +28,18 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from pathlib import Path
 
     from napari_msdl._io import write_text_atomic
     from napari_msdl._progress import tqdm_progress
-    from napari_msdl.pipeline import find_valve, load_valve_model
-    from napari_msdl.training.datasets import save_mesh
+    from napari_msdl.bundle import load_bundle
+    from napari_msdl.mesh import check_mesh_path, save_mesh
+    from napari_msdl.pipeline import find_valve
     from napari_msdl.volume import load_volume
 
-    if args.mesh and Path(args.mesh).suffix.lower() not in (".ply", ".stl", ".obj"):
-        raise ValueError(f"--mesh must end in .ply, .stl or .obj, got {args.mesh}")
+    if args.mesh:
+        check_mesh_path(args.mesh, "--mesh")
     volume = load_volume(args.image)
-    model = load_valve_model(args.model)
+    model = load_bundle(args.model)
     if args.mesh and model.boundary is None:
         raise ValueError(f"--mesh needs a model with a boundary model; {model.path} has none")
     result = find_valve(volume, model, segment_mesh=bool(args.mesh), device=args.device,

@@ -26,15 +26,15 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from napari_msdl._progress import tqdm_progress
-    from napari_msdl.training.evaluate import evaluate_model, segmentation_tables
+    from napari_msdl.evaluation import evaluate_bundle, segmentation_tables
 
     if args.baseline and not args.baseline_model:
         raise ValueError("--baseline dense needs --baseline-model MODEL (a model trained "
                          "with napari-msdl train --dense)")
     if args.baseline_model and not args.baseline:
         raise ValueError("--baseline-model needs --baseline dense")
-    report = evaluate_model(args.model, args.data, args.out, args.baseline_model,
-                            device=args.device, progress=tqdm_progress(disable=args.quiet))
+    report = evaluate_bundle(args.model, args.data, args.out, args.baseline_model,
+                             device=args.device, progress=tqdm_progress(disable=args.quiet))
     print(report["table"])
     if "mesh_error_final" in report:
         print(segmentation_tables(report))

@@ -10,9 +10,12 @@ def register(subparsers) -> None:
         "prune", help="make a trained model sparser (Algorithm 1 rounds), into a new model",
         description="Run further rounds of Algorithm 1 on every sparse network of MODEL "
         "(each stage's cascade levels and main classifier) until each first-layer filter "
-        "reads (1 - SPARSITY) * 5832 inputs, write the result to OUT atomically (the input "
-        "model is never touched), and print before/after: active inputs per stage, inference "
-        "time per 100k hypotheses and, with --data, the validation errors. With --data DIR, "
+        "reads (1 - SPARSITY) * 5832 inputs, write the whole bundle (boundary model "
+        "included) to OUT atomically (the input model is never touched), and print "
+        "before/after: active inputs per network, inference time per 100k hypotheses and, "
+        "with --data, the validation errors. The report is kept in the new bundle's card. "
+        "With --data DIR, the fine-tuning samples are drawn with the training configuration "
+        "the model's card records, "
         "every round is followed by fine-tuning on the dataset and the cascade thresholds "
         "are re-chosen; without it, weights are only removed and rescaled.")
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
@@ -29,29 +32,23 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import shlex
     from pathlib import Path
 
-    from napari_msdl._io import write_text_atomic
     from napari_msdl._progress import tqdm_progress
-    from napari_msdl.detector import load_model
-    from napari_msdl.training.bundle import bundled_model_path, save_model
-    from napari_msdl.training.prune import format_report, prune_model
+    from napari_msdl.bundle import bundled_model_path
+    from napari_msdl.training import PruneConfig, prune_bundle
+    from napari_msdl.training.prune import format_report
 
+    config = PruneConfig(sparsity=args.sparsity, rounds=args.rounds,
+                         epochs_per_round=args.epochs, seed=args.seed)
     source = Path(args.model) if args.model else bundled_model_path()
     out = Path(args.out)
     if out.resolve() == source.resolve():
         raise ValueError(f"--out {out} is the input model; prune never overwrites its input")
-    if not 0.0 < args.sparsity < 1.0:
-        raise ValueError(f"--sparsity must be a fraction in (0, 1), e.g. 0.998, got "
-                         f"{args.sparsity}")
-    model = load_model(source)
-    pruned, report = prune_model(model, args.sparsity, args.rounds, args.data, args.seed,
-                                 args.epochs, progress=tqdm_progress(disable=args.quiet))
-    pruned.card = {**pruned.card, "command": "napari-msdl " + shlex.join(args.argv)}
-    save_model(pruned, out)
-    write_text_atomic(out.parent / f"{out.name}.prune.json", json.dumps(report, indent=1) + "\n")
+    _, report = prune_bundle(source, out, config, args.data,
+                             progress=tqdm_progress(disable=args.quiet),
+                             command="napari-msdl " + shlex.join(args.argv))
     print(format_report(report))
-    print(f"wrote {out} (report: {out.parent / (out.name + '.prune.json')})")
+    print(f"wrote {out} (the report is in its card's history)")
     return 0

@@ -1,5 +1,5 @@
 """``napari-msdl train``: train the three-stage detector and the boundary model on a
-dataset folder, into one model bundle."""
+dataset folder, into one model bundle (:func:`napari_msdl.training.train_bundle`)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, samples, nets")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs per Algorithm 1 round (and of pre-training)")
-    p.add_argument("--rounds", type=int, default=None, help="Algorithm 1 rounds T")
+                   help="epochs per Algorithm 1 round (and of pre-training; default 2)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="Algorithm 1 rounds T (default 5)")
     split = p.add_mutually_exclusive_group()
     split.add_argument("--val", default=None,
                        help="comma-separated validation case ids (default: a seeded share)")
@@ -45,80 +46,53 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _train_boundary(args: argparse.Namespace) -> None:
-    """Train the boundary model on DATA's meshes and add it to the bundle at --out."""
-    from pathlib import Path
+def _config(args: argparse.Namespace):
+    """The training configuration the options ask for. TrainConfig checks every value;
+    an error names the option it came from."""
+    from dataclasses import replace
 
-    from napari_msdl._progress import tqdm_progress
-    from napari_msdl.boundary import BoundaryModel, dataset_cases, train_boundary
-    from napari_msdl.training.datasets import Dataset
+    from napari_msdl.training import TrainConfig, tiny_config
 
-    out = Path(args.out)
-    if not (out / "model.json").is_file():
-        raise ValueError(f"--stage boundary adds to an existing model bundle; {out} has none "
-                         "(train the detector first)")
-    ds = Dataset.open(args.data)
-    if not any(c.mesh is not None and c.pose is not None for c in ds):
-        raise ValueError(f"{ds.root}: no case has both a pose and a mesh to train on")
-    model: BoundaryModel = train_boundary(dataset_cases(ds), seed=args.seed,
-                                          progress=tqdm_progress(disable=args.quiet))
-    model.card = {**model.card, "command": "napari-msdl " + shlex.join(args.argv),
-                  "data": str(ds.root.resolve())}
-    model.save(out)
-    print(f"added the boundary model to {out}")
+    config = tiny_config() if args.tiny else TrainConfig()
+    val_ids = None if args.val is None else tuple(
+        i.strip() for i in args.val.split(",") if i.strip())
+    steps = [("--epochs", lambda c: c.with_epochs(epochs=args.epochs, pretrain=args.epochs),
+              args.epochs),
+             ("--rounds", lambda c: c.with_epochs(rounds=args.rounds), args.rounds),
+             ("--shifts", lambda c: replace(c, shifts=args.shifts), args.shifts),
+             ("--fov-cut", lambda c: replace(c, fov_cut_share=args.fov_cut), args.fov_cut),
+             ("--val-fraction", lambda c: replace(c, val_fraction=args.val_fraction),
+              args.val_fraction),
+             ("--val", lambda c: replace(c, val_ids=val_ids), args.val)]
+    for flag, change, value in steps:
+        if value is not None:
+            try:
+                config = change(config)
+            except ValueError as e:
+                raise ValueError(f"{flag} {value}: {e}") from e
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.stage == "boundary":
-        _train_boundary(args)
-        return 0
-    from dataclasses import replace
-
     from napari_msdl._progress import tqdm_progress
-    from napari_msdl.training.train import (
-        TrainConfig,
-        stage_report,
-        tiny_config,
-        train_detector,
-    )
+    from napari_msdl.training import BoundaryConfig, add_boundary, stage_report, train_bundle
 
-    config = tiny_config() if args.tiny else TrainConfig()
-    for name in ("epochs", "rounds"):
-        value = getattr(args, name)
-        if value is not None and value < (0 if name == "epochs" else 1):
-            raise ValueError(f"--{name} must be >= {0 if name == 'epochs' else 1}, got {value}")
-    config = config.with_epochs(epochs=args.epochs, rounds=args.rounds,
-                                pretrain=args.epochs)
-    if args.shifts is not None:
-        if args.shifts < 1:
-            raise ValueError(f"--shifts must be >= 1, got {args.shifts}")
-        config = replace(config, shifts=args.shifts)
-    if args.fov_cut is not None:
-        if not 0.0 <= args.fov_cut <= 1.0:
-            raise ValueError(f"--fov-cut must be in [0, 1], got {args.fov_cut}")
-        config = replace(config, fov_cut_share=args.fov_cut)
-    if args.val is not None:
-        ids = tuple(i.strip() for i in args.val.split(",") if i.strip())
-        if not ids:
-            raise ValueError("--val needs at least one case id")
-        config = replace(config, val_ids=ids)
-    if args.val_fraction is not None:
-        if not 0.0 < args.val_fraction < 1.0:
-            raise ValueError(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
-        config = replace(config, val_fraction=args.val_fraction)
     command = "napari-msdl " + shlex.join(args.argv)
-    model = train_detector(args.data, args.out, config, seed=args.seed,
-                           progress=tqdm_progress(disable=args.quiet), dense=args.dense,
-                           command=command)
-    v = model.card["validation"]
-    print(stage_report(model.card))
-    print(f"wrote {args.out} ({model.card['training_seconds']:.0f} s training); validation: "
+    progress = tqdm_progress(disable=args.quiet)
+    if args.stage == "boundary":
+        add_boundary(args.out, args.data, args.out, seed=args.seed, progress=progress,
+                     command=command)
+        print(f"added the boundary model to {args.out}")
+        return 0
+    config = _config(args)
+    boundary = None if args.stage == "detector" or args.tiny else BoundaryConfig()
+    model = train_bundle(args.data, args.out, config, boundary, seed=args.seed,
+                         dense=args.dense, progress=progress, command=command)
+    record = model.card.detector
+    v = record.figures["validation"]
+    print(stage_report(record))
+    print(f"wrote {args.out} ({record.seconds:.0f} s training the detector"
+          + ("" if model.boundary is None else ", with a boundary model") + "); validation: "
           f"position error {v['position_error']['mean']:.2f} mm, corner error "
-          f"{v['corner_error']['mean']:.2f} mm (means over {model.card['data']['val_cases']} "
-          "cases)")
-    if args.stage == "all" and not args.dense and not args.tiny:
-        from napari_msdl.training.datasets import Dataset
-
-        if any(c.mesh is not None for c in Dataset.open(args.data)):
-            _train_boundary(args)
+          f"{v['corner_error']['mean']:.2f} mm (means over {record.data['val_cases']} cases)")
     return 0

@@ -1,24 +1,20 @@
 """The marginal space detector: hypotheses, pattern gathers, cascade, stages, detection.
 
-``detect(volume, model=None)`` finds the aortic valve box (position -> orientation ->
-scale); ``load_model(path=None)`` reads a model bundle (``None``: the bundled model).
+``detect(volume, model)`` finds the aortic valve box (position -> orientation -> scale)
+with a :class:`DetectorModel` (the ``detector`` of a loaded bundle,
+:func:`napari_msdl.bundle.load_bundle`). Inference only: training is in
+:mod:`napari_msdl.training`.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
-from napari_msdl.detector.detect import Detection, StageResult, default_device, detect
-from napari_msdl.detector.model import STAGES, DetectorModel, SearchParams
+from napari_msdl.detector.detect import Detection, default_device, detect
+from napari_msdl.detector.model import (
+    STAGES,
+    DetectorModel,
+    SearchParams,
+    network_name,
+    parse_network_name,
+)
+from napari_msdl.detector.stages import StageResult
 
 __all__ = ["STAGES", "Detection", "DetectorModel", "SearchParams", "StageResult",
-           "default_device", "detect", "load_model", "save_model"]
-
-
-def __getattr__(name: str) -> Any:
-    # The bundle reader imports this package, so it is resolved on first use.
-    if name in ("load_model", "save_model"):
-        from napari_msdl.training import bundle
-
-        return getattr(bundle, name)
-    raise AttributeError(f"module 'napari_msdl.detector' has no attribute {name!r}")
+           "default_device", "detect", "network_name", "parse_network_name"]

@@ -4,7 +4,8 @@ Seed Fig. 5: shallow sparse nets (5832 sparse x 60 x 1) each reject hypotheses w
 logit falls below a threshold chosen to keep (nearly) all positives; the main network
 (5832 sparse x 150 x 80 x 50 x 1) scores what is left. At inference each network reads
 only its own active inputs (the first layer's sparsity pattern), gathered for the
-hypotheses still alive, in chunks so memory stays bounded.
+hypotheses still alive, in chunks so memory stays bounded, and scores them through
+:class:`~napari_msdl.sparse.networks.ActiveNet`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from napari_msdl.detector.features import Features
+from napari_msdl.sparse.networks import ActiveNet
 
 Gather = Callable[[np.ndarray, np.ndarray], Features]
 """``gather(inputs (K,), hypotheses (n,)) -> Features`` (n, K) of those hypotheses."""
@@ -42,8 +44,8 @@ class StageNets:
     def refresh(self) -> None:
         """Re-read every network's active inputs and inference weights (after training,
         loading or moving to a device)."""
-        self.inputs = [active_inputs(n) for n in [*self.cascade, self.main]]
-        self._compiled = [InferenceNet(n) for n in [*self.cascade, self.main]]
+        self._compiled = [ActiveNet(n) for n in self.networks]
+        self.inputs = [c.columns for c in self._compiled]
 
     @property
     def networks(self) -> list[torch.nn.Module]:
@@ -78,12 +80,14 @@ class StageNets:
                     zip(self._compiled, self.inputs, self.thresholds, strict=False)):
                 if alive.size == 0:
                     break
-                logit = net(gather(inputs, alive))
+                f = gather(inputs, alive)
+                logit = net(f.x, f.mean, f.std)
                 keep = logit >= thr
                 out[alive[~keep]] = logit[~keep] - REJECT_OFFSET * (levels - level)
                 alive = alive[keep]
             if alive.size:
-                out[alive] = self._compiled[-1](gather(self.inputs[-1], alive))
+                f = gather(self.inputs[-1], alive)
+                out[alive] = self._compiled[-1](f.x, f.mean, f.std)
             passed += alive.size
             if report is not None:
                 report(min(n, start + chunk), n)
@@ -99,50 +103,6 @@ class StageNets:
             alive = alive & (full_logits(net, x) >= thr)
             masks.append(alive.copy())
         return masks
-
-
-def active_inputs(net: torch.nn.Module) -> np.ndarray:
-    """Sorted int64 input indices that the network's first layer reads."""
-    idx = net.active_inputs()
-    if isinstance(idx, torch.Tensor):
-        idx = idx.detach().cpu().numpy()
-    return np.asarray(idx, dtype=np.int64)
-
-
-class InferenceNet:
-    """A SADNN's inference path on gathered inputs, with its weights prepared once.
-
-    Computes exactly ``net.forward_active`` (per-patch normalisation over the active
-    inputs, then the first layer and the head), but takes the patch mean and std that
-    the gather accumulated and keeps the compacted first-layer weight between calls.
-    """
-
-    def __init__(self, net: torch.nn.Module) -> None:
-        first = net.first
-        with torch.no_grad():
-            if hasattr(first, "compact"):
-                weight, bias = first.compact()
-            else:
-                weight, bias = first.weight.detach(), first.bias.detach()
-            self.weight_t = weight.t().contiguous()
-            self.weight_sum = weight.sum(dim=1)
-            self.bias = bias
-        self.head = net.head
-        self.normalize = bool(net.config.normalize)
-        self.eps = float(net.config.eps)
-
-    @torch.no_grad()
-    def __call__(self, f: Features) -> np.ndarray:
-        """Logits (n,) float32 as numpy."""
-        x = f.x.to(self.weight_t.device, torch.float32)
-        h = x @ self.weight_t
-        if self.normalize:
-            mean = f.mean.to(h.device)[:, None]
-            std = f.std.to(h.device)[:, None] + self.eps
-            h = (h - mean * self.weight_sum) / std
-        if self.bias is not None:
-            h = h + self.bias
-        return self.head(h).reshape(-1).float().cpu().numpy()
 
 
 @torch.no_grad()

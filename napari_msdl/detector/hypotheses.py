@@ -12,69 +12,39 @@
 * Orientation hypotheses: a set of rotations learned from the training data (a grid of
   rotation vectors around the training mean, kept where training orientations are near).
 * Scale hypotheses: a set of sizes learned the same way, as a grid of log-sizes.
+
+The hypotheses of a stage are held as :class:`PositionHypotheses` (voxels of the feature
+volume; an axis-aligned box of the mean size around each, read by integer offsets) or
+:class:`BoxHypotheses` (oriented boxes, read trilinearly; :func:`expand` makes them from
+the previous stage's candidates). Training (:mod:`napari_msdl.training.samples`) and
+detection use these same classes, so a network sees at detection exactly the kind of
+features it was trained on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
+import torch
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from napari_msdl.detector.features import FeatureVolume
+from napari_msdl._io import check_keys
+from napari_msdl.detector.features import (
+    FeatureVolume,
+    base_index,
+    gather_boxes,
+    gather_shifted,
+    pattern_offsets,
+    shift_offsets,
+)
 from napari_msdl.sparse.grid import GRID_SIZE
+from napari_msdl.volume.resample import resample_to
 from napari_msdl.volume.volume import Volume
 
 PAD = GRID_SIZE // 2 + 1
 """Zero padding (voxels) of the feature volume: a position pattern never leaves it."""
-
-
-def _axis_taps(n_in: int, sp_in: float, o_in: float, n_out: int, sp_out: float,
-               o_out: float) -> tuple[np.ndarray, np.ndarray]:
-    """Index (n_out, T) and weight tables of a triangle filter from one grid to another.
-
-    The filter's half-width is the larger spacing (linear interpolation when upsampling,
-    area-like averaging when downsampling). Weights are normalised as if the input went
-    on for ever, so the result fades to zero outside the input instead of extrapolating.
-    """
-    r = max(sp_out, sp_in) / sp_in
-    x = (o_out + np.arange(n_out) * sp_out - o_in) / sp_in
-    n_taps = int(np.ceil(2 * r)) + 1
-    first = np.floor(x - r).astype(np.int64) + 1
-    idx = first[:, None] + np.arange(n_taps)[None, :]
-    w = np.maximum(0.0, 1.0 - np.abs(idx - x[:, None]) / r)
-    w /= np.maximum(w.sum(1, keepdims=True), 1e-12)
-    inside = (idx >= 0) & (idx < n_in) & (w > 0)
-    return np.where(inside, idx, -1), np.where(inside, w, 0.0).astype(np.float32)
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _resample_axis0(x, idx, w, out):  # pragma: no cover - compiled
-    for o in numba.prange(idx.shape[0]):
-        out[o] = 0.0
-        for t in range(idx.shape[1]):
-            i = idx[o, t]
-            if i >= 0:
-                wt = w[o, t]
-                for a in range(x.shape[1]):
-                    for b in range(x.shape[2]):
-                        out[o, a, b] += wt * x[i, a, b]
-
-
-def resample_to(data: np.ndarray, spacing, origin, out_shape, out_spacing,
-                out_origin) -> np.ndarray:
-    """Separable triangle-filter resampling of a 3D array onto another regular grid."""
-    x = data
-    for axis in range(3):
-        idx, w = _axis_taps(x.shape[0], float(spacing[axis]), float(origin[axis]),
-                            int(out_shape[axis]), float(out_spacing[axis]),
-                            float(out_origin[axis]))
-        out = np.empty((idx.shape[0], *x.shape[1:]), dtype=np.float32)
-        _resample_axis0(x, idx, w, out)
-        x = np.moveaxis(out, 0, -1)
-    return np.ascontiguousarray(x)
 
 
 def feature_volume(volume: Volume, spacing, offset=(0.0, 0.0, 0.0)) -> FeatureVolume:
@@ -89,10 +59,7 @@ def feature_volume(volume: Volume, spacing, offset=(0.0, 0.0, 0.0)) -> FeatureVo
     inner = np.floor(volume.extent / spacing).astype(np.int64) + 1
     shape = inner + 2 * PAD
     origin = volume.origin + np.asarray(offset, dtype=np.float64) - PAD * spacing
-    data = volume.data
-    if data.dtype not in (np.uint8, np.uint16, np.int16, np.float32):
-        data = data.astype(np.float32)
-    out = resample_to(data, volume.spacing, volume.origin, shape, spacing, origin)
+    out = resample_to(volume.data, volume.spacing, volume.origin, shape, spacing, origin)
     positive = out[out > 0]
     scale = float(positive.mean()) if positive.size else 1.0
     if not np.isfinite(scale) or scale <= 0:
@@ -209,6 +176,7 @@ class OrientationSet:
 
     @classmethod
     def from_dict(cls, d: dict) -> OrientationSet:
+        check_keys(d, ("mean", "rotvecs", "step_rad"), "orientation set")
         return cls(mean=np.asarray(d["mean"], dtype=np.float64).reshape(3, 3),
                    rotvecs=np.asarray(d["rotvecs"], dtype=np.float64).reshape(-1, 3),
                    step_rad=float(d["step_rad"]))
@@ -239,6 +207,7 @@ class SizeSet:
 
     @classmethod
     def from_dict(cls, d: dict) -> SizeSet:
+        check_keys(d, ("mean", "logs"), "size set")
         return cls(mean=np.asarray(d["mean"], dtype=np.float64).reshape(3),
                    logs=np.asarray(d["logs"], dtype=np.float64).reshape(-1, 3))
 
@@ -252,3 +221,94 @@ def jitter_offsets(step: float, n: int) -> np.ndarray:
     if n >= 15:
         out += [0.5 * step * (2 * np.array(c) - 1) for c in np.ndindex(2, 2, 2)]
     return np.array(out, dtype=np.float64)
+
+
+class _OffsetCache:
+    """Per first-layer pattern, the offsets a gather needs (computed once per pattern)."""
+
+    def __init__(self, make):
+        self._make = make
+        self._cache: dict[bytes, np.ndarray] = {}
+
+    def __call__(self, inputs: np.ndarray) -> np.ndarray:
+        key = np.asarray(inputs, dtype=np.int64).tobytes()
+        if key not in self._cache:
+            self._cache[key] = self._make(inputs)
+        return self._cache[key]
+
+
+@dataclass
+class PositionHypotheses:
+    """Axis-aligned boxes of the mean size centred half a voxel above ``voxels`` (N, 3)."""
+
+    fv: FeatureVolume
+    voxels: np.ndarray
+    device: str | torch.device = "cpu"
+
+    def __post_init__(self) -> None:
+        self.voxels = np.asarray(self.voxels, dtype=np.int64).reshape(-1, 3)
+        self._bases = base_index(self.voxels, self.fv.data.shape)
+        self._offsets = _OffsetCache(lambda inp: shift_offsets(inp, self.fv.data.shape))
+
+    def __len__(self) -> int:
+        return len(self.voxels)
+
+    @property
+    def centers(self) -> np.ndarray:
+        return voxel_centers(self.fv, self.voxels)
+
+    def gather(self, inputs: np.ndarray, idx: np.ndarray):
+        """Features (len(idx), len(inputs)) of hypotheses ``idx``."""
+        return gather_shifted(self.fv, self._bases[idx], self._offsets(inputs), self.device)
+
+
+@dataclass
+class BoxHypotheses:
+    """Oriented boxes: ``centers`` (N, 3) mm, ``rotations`` (N, 3, 3), ``sizes`` (N, 3) mm."""
+
+    fv: FeatureVolume
+    centers: np.ndarray
+    rotations: np.ndarray
+    sizes: np.ndarray
+    device: str | torch.device = "cpu"
+
+    def __post_init__(self) -> None:
+        n = len(self.centers)
+        if self.rotations.shape != (n, 3, 3) or self.sizes.shape != (n, 3):
+            raise ValueError(f"box hypotheses need (N,3) centers, (N,3,3) rotations and (N,3) "
+                             f"sizes; got {self.centers.shape}, {self.rotations.shape}, "
+                             f"{self.sizes.shape}")
+        self._offsets = _OffsetCache(pattern_offsets)
+
+    def __len__(self) -> int:
+        return len(self.centers)
+
+    def gather(self, inputs: np.ndarray, idx: np.ndarray):
+        """Features (len(idx), len(inputs)) of hypotheses ``idx``."""
+        return gather_boxes(self.fv, self.centers[idx], self.rotations[idx], self.sizes[idx],
+                            self._offsets(inputs), self.device)
+
+    def take(self, idx: np.ndarray) -> BoxHypotheses:
+        """The hypotheses ``idx`` only."""
+        return BoxHypotheses(self.fv, self.centers[idx], self.rotations[idx], self.sizes[idx],
+                             self.device)
+
+
+def expand(fv: FeatureVolume, centers: np.ndarray, rotations: np.ndarray, sizes: np.ndarray,
+           jitters: np.ndarray, device: str | torch.device = "cpu") -> BoxHypotheses:
+    """Every combination of candidate ``i`` (centers (P,3), rotations (P,3,3), sizes (P,3)),
+    position jitter ``j`` (J,3) mm and one of the alternatives ``a``.
+
+    Exactly one of ``rotations``/``sizes`` may have an extra alternatives axis: rotations
+    (P, A, 3, 3) for the orientation stage, sizes (P, A, 3) for the scale stage. The
+    result is ordered (P, J, A) in C order.
+    """
+    p, j = len(centers), len(jitters)
+    rot = rotations if rotations.ndim == 4 else rotations[:, None]
+    siz = sizes if sizes.ndim == 3 else sizes[:, None]
+    a = max(rot.shape[1], siz.shape[1])
+    c = np.broadcast_to(centers[:, None, None, :] + jitters[None, :, None, :], (p, j, a, 3))
+    r = np.broadcast_to(rot[:, None], (p, j, a, 3, 3))
+    s = np.broadcast_to(siz[:, None], (p, j, a, 3))
+    return BoxHypotheses(fv, c.reshape(-1, 3).copy(), r.reshape(-1, 3, 3).copy(),
+                         s.reshape(-1, 3).copy(), device)

@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
+import torch
 
+from napari_msdl._io import check_keys
 from napari_msdl.detector.cascade import StageNets
 from napari_msdl.detector.features import FeatureVolume
 from napari_msdl.detector.hypotheses import OrientationSet, SizeSet, feature_volume
@@ -15,6 +17,36 @@ from napari_msdl.volume.volume import Volume
 
 STAGES = ("position", "orientation", "scale")
 """The marginal spaces, in the order detection searches them."""
+
+MAIN = "main"
+
+
+def network_name(stage: str, level: int | None = None) -> str:
+    """The one name of a detector network, used for its tensors, in cards, reports and
+    widgets: ``"<stage>.cascade<k>"`` for cascade level ``k`` (1, 2, ..., in the order
+    they filter) or ``"<stage>.main"`` for the main classifier (``level=None``)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {list(STAGES)}, got {stage!r}")
+    if level is None:
+        return f"{stage}.{MAIN}"
+    if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level < 1:
+        raise ValueError(f"cascade levels count from 1, got {level!r}")
+    return f"{stage}.cascade{int(level)}"
+
+
+def parse_network_name(name: str) -> tuple[str, int | None]:
+    """``(stage, level)`` of a :func:`network_name` (level ``None`` for the main net)."""
+    stage, _, net = str(name).partition(".")
+    level = None
+    if net != MAIN:
+        digits = net[len("cascade"):] if net.startswith("cascade") else ""
+        if not digits.isdigit():
+            raise ValueError(f"not a network name: {name!r} (expected e.g. "
+                             f"'position.cascade1' or 'scale.main')")
+        level = int(digits)
+    if network_name(stage, level) != name:
+        raise ValueError(f"not a network name: {name!r}")
+    return stage, level
 
 
 @dataclass(frozen=True)
@@ -61,19 +93,19 @@ class SearchParams:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchParams:
-        return cls().replace(**{k: v for k, v in d.items() if k in {f.name for f in fields(cls)}})
+        return cls().replace(**check_keys(d, [f.name for f in fields(cls)], "search parameter"))
 
 
 @dataclass
 class DetectorModel:
     """Everything detection needs: the ranges learned from the training poses, the three
-    stages' networks and the search defaults, plus the card (provenance and figures)."""
+    stages' networks and the search defaults (how they were trained is in the bundle's
+    card, :mod:`napari_msdl.bundle`)."""
 
     orientations: OrientationSet
     sizes: SizeSet
     stages: dict[str, StageNets]
     search: SearchParams = field(default_factory=SearchParams)
-    card: dict[str, Any] = field(default_factory=dict)
     dense: bool = False
 
     def __post_init__(self) -> None:
@@ -96,11 +128,25 @@ class DetectorModel:
         read it (:func:`~napari_msdl.detector.hypotheses.feature_volume`)."""
         return feature_volume(volume, self.spacing)
 
-    def sparsity(self) -> dict[str, dict[str, float]]:
-        """Per stage and network, the share of the 5832 inputs its first layer ignores."""
+    def networks(self) -> dict[str, torch.nn.Module]:
+        """Every network by its :func:`network_name`, stage by stage, cascade levels in
+        order before the main net."""
         out = {}
-        for name, nets in self.stages.items():
-            labels = [f"cascade{i + 1}" for i in range(len(nets.cascade))] + ["main"]
-            out[name] = {lab: 1.0 - len(inp) / GRID_SIZE**3
-                         for lab, inp in zip(labels, nets.inputs, strict=True)}
+        for stage in STAGES:
+            nets = self.stages[stage]
+            for level, net in enumerate(nets.cascade, start=1):
+                out[network_name(stage, level)] = net
+            out[network_name(stage)] = nets.main
         return out
+
+    def network(self, name: str) -> torch.nn.Module:
+        """The network called ``name`` (``ValueError`` listing the names if there is none)."""
+        nets = self.networks()
+        if name not in nets:
+            raise ValueError(f"no network {name!r} in this detector; it has {list(nets)}")
+        return nets[name]
+
+    def sparsity(self) -> dict[str, float]:
+        """Per network, the share of the 5832 inputs its first layer ignores."""
+        return {name: 1.0 - len(net.active_inputs()) / GRID_SIZE**3
+                for name, net in self.networks().items()}

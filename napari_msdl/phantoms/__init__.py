@@ -6,9 +6,8 @@ folder; ``fetch_sample`` loads one of the cases shipped in the package. The mode
 parameter ranges and the box rule are described in docs/phantoms.md.
 """
 
-from napari_msdl.phantoms.anatomy import TOPOLOGY, ValveTopology, pose_from_mesh
 from napari_msdl.phantoms.dataset import fetch_sample, write_phantom_dataset, write_sample_data
 from napari_msdl.phantoms.generator import PhantomCase, make_phantom
 
-__all__ = ["TOPOLOGY", "PhantomCase", "ValveTopology", "fetch_sample", "make_phantom",
-           "pose_from_mesh", "write_phantom_dataset", "write_sample_data"]
+__all__ = ["PhantomCase", "fetch_sample", "make_phantom", "write_phantom_dataset",
+           "write_sample_data"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from napari_msdl._io import atomic_path, write_text_atomic
 from napari_msdl._progress import no_progress
-from napari_msdl.training.datasets import MANIFEST, Dataset, create_dataset, put_case
+from napari_msdl.dataset import MANIFEST, Dataset, create_dataset, put_case
 
 SETTINGS = "phantoms.json"
 FORMAT = "napari-msdl-phantoms/1"

@@ -16,9 +16,10 @@ from scipy import ndimage
 
 from napari_msdl.geometry import Pose
 from napari_msdl.phantoms import anatomy
-from napari_msdl.phantoms.anatomy import TOPOLOGY, ValveShape
+from napari_msdl.phantoms.anatomy import ValveShape
 from napari_msdl.phantoms.echo import FieldOfView, ImageParams, render
 from napari_msdl.phantoms.scene import TEXTURE_CELL_MM, Neighbours, Scene
+from napari_msdl.valve import TOPOLOGY, pose_from_mesh, valve_mesh
 from napari_msdl.volume import Volume
 
 SHAPE_RANGE = ((100, 100, 50), (250, 250, 150))
@@ -274,8 +275,8 @@ def make_phantom(seed: int, shape=None, spacing=None) -> PhantomCase:
     extent = (np.asarray(shape) - 1) * spacing
     translation, inside, clipped = place_valve(rng, local, rotation, fov, extent)
     vertices = local @ rotation + translation
-    mesh = anatomy.valve_mesh(vertices)
-    pose = anatomy.pose_from_mesh(mesh.vertices)
+    mesh = valve_mesh(vertices)
+    pose = pose_from_mesh(mesh.vertices)
     n_tex = int(np.ceil(2 * 110 / TEXTURE_CELL_MM)) + 1
     texture = ndimage.gaussian_filter(rng.standard_normal((n_tex,) * 3), 1.0)
     texture /= texture.std()

@@ -1,4 +1,5 @@
-"""Algorithm 1 of Ghesu et al.: learning with iterative threshold-enforced sparsity.
+"""Algorithm 1 of Ghesu et al.: learning with iterative threshold-enforced sparsity, and
+the one training loop of the package (its dense mode trains the dense baseline).
 
 1. pre-train with all weights (a few epochs);  2. sparsity map = all ones;
 for t = 1..T:  6-8. per filter of every sparse layer, remove the smallest active weights
@@ -24,12 +25,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
 from torch import nn
 
+from napari_msdl._io import check_keys, dataclass_from_dict
 from napari_msdl._progress import no_progress
 from napari_msdl.sparse.layers import SparseLinear
 
@@ -76,6 +78,7 @@ class SparseHistory:
 
     @classmethod
     def from_dict(cls, d: dict) -> SparseHistory:
+        check_keys(d, ["version", *(f.name for f in fields(cls))], "sparse history")
         if d.get("version") != HISTORY_VERSION:
             raise ValueError(f"sparse history version {d.get('version')!r} is not supported "
                              f"(expected {HISTORY_VERSION})")
@@ -215,7 +218,7 @@ class SparseTrainingConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> SparseTrainingConfig:
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "Algorithm 1 configuration")
 
 
 @dataclass
@@ -325,19 +328,22 @@ def train_sadnn(model: nn.Module, train: SampleSet | tuple, val: SampleSet | tup
     """Run Algorithm 1 on ``model`` in place (BCE on its logits); returns the history.
 
     ``train`` / ``val`` are :class:`SampleSet` or (x, y[, weight]) tuples. The model ends
-    in the best round-T state by validation loss. ``progress(stage, done, total)`` is
-    called at least once per epoch (stages ``"pretrain"``, ``"round t/T"``); raising
-    :class:`napari_msdl._progress.Cancelled` from it stops the run, leaving the model in
-    a consistent state (masked weights zero).
+    in the best round-T state by validation loss. A model without a sparse layer (the
+    dense baseline) trains in the dense mode instead: as many epochs as the schedule
+    (pre-training plus every round's), all weights, one Adam, the best epoch by
+    validation loss kept (``pretrain`` holds its epochs; stage ``"dense epochs"``).
+    ``progress(stage, done, total)`` is called at least once per epoch (stages
+    ``"pretrain"``, ``"round t/T"``); raising :class:`napari_msdl._progress.Cancelled`
+    from it stops the run, leaving the model in a consistent state (masked weights zero).
     """
     config = config or SparseTrainingConfig()
     train, val = SampleSet.coerce(train), SampleSet.coerce(val)
     progress = progress or no_progress
     layers = [m for m in model.modules() if isinstance(m, SparseLinear)]
-    if not layers:
-        raise ValueError("model has no SparseLinear layer to sparsify (dense=True?)")
     trainer = _Trainer(model, train, config, seed, progress)
     history = SparseHistory(config=config.to_dict(), seed=seed)
+    if not layers:
+        return _train_dense(model, val, config, trainer, history)
 
     for e, loss in enumerate(trainer.phase("pretrain", config.pretrain_epochs)):
         history.pretrain.append(EpochRecord(e + 1, loss))
@@ -381,6 +387,22 @@ def train_sadnn(model: nn.Module, train: SampleSet | tuple, val: SampleSet | tup
             seconds=time.perf_counter() - t0, epochs=epochs))
     model.load_state_dict(best[2])
     history.best = {"round": best[1][0], "epoch": best[1][1], "val_loss": best[0]}
+    return history
+
+
+def _train_dense(model: nn.Module, val: SampleSet, config: SparseTrainingConfig,
+                 trainer: _Trainer, history: SparseHistory) -> SparseHistory:
+    """The dense mode: as many epochs as the sparse schedule, every weight, one Adam; the
+    model ends in its best epoch by validation loss (the dense baseline's training)."""
+    n_epochs = config.pretrain_epochs + config.rounds * config.epochs_per_round
+    best = (math.inf, 0, _snapshot(model))
+    for e, loss in enumerate(trainer.phase("dense epochs", n_epochs), start=1):
+        v = evaluate(model, val)
+        history.pretrain.append(EpochRecord(e, loss, v))
+        if v["loss"] < best[0]:
+            best = (v["loss"], e, _snapshot(model))
+    model.load_state_dict(best[2])
+    history.best = {"round": 0, "epoch": best[1], "val_loss": best[0]}
     return history
 
 

@@ -6,30 +6,26 @@ Cascade net ``5832 (sparse) x 60 x 1`` and main classifier ``5832 (sparse) x 150
 Input normalisation is part of the model and is defined over the inputs the network
 reads: each patch is centred by its mean and divided by (its std + eps), both taken over
 the **active union** (``active_inputs()``: the grid points any first-layer filter reads).
-``forward(x_full)`` (training, (N, n_inputs)) first picks the union columns, so it is
-exactly ``forward_active(x_full[:, active_inputs()])`` (inference, (N, K)): training and
-inference see the same numbers. The union shrinks while Algorithm 1 removes weights, and
+``forward(x_full)`` (training, (N, n_inputs)) first picks the union columns, so it
+computes what :class:`ActiveNet` (inference, (N, K) active inputs, the one inference
+path) computes on ``x_full[:, active_inputs()]``: training and inference see the same
+numbers. The union shrinks while Algorithm 1 removes weights, and
 the statistics follow it; the epochs trained after each round adapt to that. A dense
 network (``dense=True``) reads all inputs, so its union is all of them.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numba
 import numpy as np
 import torch
 from torch import nn
 
+from napari_msdl._io import check_keys, dataclass_from_dict
 from napari_msdl.sparse.grid import N_INPUTS
-from napari_msdl.sparse.layers import (
-    DEFAULT_METHOD,
-    INFERENCE_METHODS,
-    SparseLinear,
-    check_active_width,
-    gather_linear,
-)
+from napari_msdl.sparse.layers import SparseLinear, check_active_width
 
 CONFIG_VERSION = 1
 
@@ -60,15 +56,12 @@ class NetworkConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> NetworkConfig:
-        version = d.get("version", CONFIG_VERSION)
+        version = check_keys(d, [f.name for f in fields(cls)], "network config").get(
+            "version", CONFIG_VERSION)
         if version != CONFIG_VERSION:
             raise ValueError(f"network config version {version} is not supported "
                              f"(expected {CONFIG_VERSION})")
-        known = {"n_inputs", "hidden", "dense", "normalize", "eps", "version"}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown network config keys {sorted(unknown)}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d, "network config")
 
 
 def cascade_net_config(**overrides) -> NetworkConfig:
@@ -147,13 +140,13 @@ class SADNN(nn.Module):
         return self._from_first(self._first_linear(x_full.float(), weight, self.first.bias))
 
     def _first_linear(self, x: torch.Tensor, weight: torch.Tensor,
-                      bias: torch.Tensor | None, method: str = "union") -> torch.Tensor:
+                      bias: torch.Tensor | None) -> torch.Tensor:
         """First layer on normalised x without materialising it.
 
         ``W (x - m) / s + b = (W x - m (W 1)) / s + b``: one matmul, then in-place
         passes over the (N, out) result only (autograd-safe: nothing saved is changed).
         """
-        wx = x @ weight.T if method == "union" else gather_linear(x, weight, None)
+        wx = x @ weight.T
         if self.config.normalize:
             mean, s = self._normalise_stats(x)
             wx.addr_(mean[:, 0], weight.sum(dim=1), alpha=-1).mul_(1.0 / s)
@@ -163,20 +156,13 @@ class SADNN(nn.Module):
         return self.head(h).squeeze(1)
 
     @torch.no_grad()
-    def forward_active(self, x_active: torch.Tensor, method: str = DEFAULT_METHOD,
-                       ) -> torch.Tensor:
-        """Logits (N,) from the gathered active inputs (N, K), K = len(active_inputs())."""
-        if method not in INFERENCE_METHODS:
-            raise ValueError(f"method must be one of {INFERENCE_METHODS}, received {method!r}")
-        if isinstance(self.first, SparseLinear):
-            weight, bias = self.first.compact()
-        else:
-            weight, bias = self.first.weight, self.first.bias
-        check_active_width(x_active, weight.shape[1])
-        return self._from_first(self._first_linear(x_active, weight, bias, method))
+    def forward_active(self, x_active: torch.Tensor) -> torch.Tensor:
+        """Logits (N,) from the gathered active inputs (N, K), K = len(active_inputs())
+        (through :class:`ActiveNet`, the inference path detection and segmentation use)."""
+        return ActiveNet(self).logits(x_active)
 
     @torch.no_grad()
-    def predict_proba(self, x, method: str = DEFAULT_METHOD):
+    def predict_proba(self, x):
         """Sigmoid probabilities (N,) from full (N, n_inputs) or active (N, K) inputs.
 
         NumPy in gives NumPy out; a tensor in gives a tensor out.
@@ -187,12 +173,69 @@ class SADNN(nn.Module):
         if xt.ndim == 2 and xt.shape[1] == self.config.n_inputs:
             logits = self.forward(xt)
         elif xt.ndim == 2 and xt.shape[1] == k:
-            logits = self.forward_active(xt, method)
+            logits = self.forward_active(xt)
         else:
             raise ValueError(f"x must have shape (N, {self.config.n_inputs}) (full patches) "
                              f"or (N, {k}) (active inputs), received {tuple(xt.shape)}")
         p = torch.sigmoid(logits)
         return p.numpy() if is_numpy else p
+
+
+class ActiveNet:
+    """A SADNN on its active inputs, weights prepared once: the one inference path.
+
+    The detector's cascade and main nets, the boundary classifier and
+    :meth:`SADNN.forward_active` all score through it. It computes what
+    :meth:`SADNN.forward` computes on full patches, but reads only the ``columns`` the
+    first layer uses (in :meth:`SADNN.active_inputs` order): the per-patch normalisation
+    over them, the compacted first layer ``(W x - m (W 1)) / (s + eps) + b``, then the
+    dense head. Callers that gathered the inputs may pass each row's mean and (population)
+    standard deviation, which the gathers accumulate for free; otherwise they are computed.
+    The weights stay on the network's device when it was built.
+    """
+
+    def __init__(self, net: SADNN) -> None:
+        first = net.first
+        with torch.no_grad():
+            if isinstance(first, SparseLinear):
+                weight, bias = first.compact()
+            else:
+                weight, bias = first.weight.detach(), first.bias.detach()
+            self.weight_t = weight.t().contiguous()
+            self.weight_sum = weight.sum(dim=1)
+            self.bias = bias
+        self.columns = net.active_inputs().cpu().numpy().astype(np.int64)
+        self.head = net.head
+        self.normalize = bool(net.config.normalize)
+        self.eps = float(net.config.eps)
+
+    @property
+    def n_active(self) -> int:
+        """K: how many inputs the network reads."""
+        return len(self.columns)
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor | np.ndarray, mean: torch.Tensor | None = None,
+               std: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (N,) float32 of the active inputs ``x`` (N, K), on the weights' device;
+        ``mean`` and ``std`` (N,): the rows' statistics, when the caller has them."""
+        x = torch.as_tensor(x).to(self.weight_t.device, torch.float32)
+        check_active_width(x, self.n_active)
+        h = x @ self.weight_t
+        if self.normalize:
+            if mean is None or std is None:
+                mean, std = (t[:, 0] for t in patch_stats(x))
+            mean = mean.to(h.device)[:, None]
+            std = std.to(h.device)[:, None] + self.eps
+            h = (h - mean * self.weight_sum) / std
+        if self.bias is not None:
+            h = h + self.bias
+        return self.head(h).reshape(-1).float()
+
+    def __call__(self, x: torch.Tensor | np.ndarray, mean: torch.Tensor | None = None,
+                 std: torch.Tensor | None = None) -> np.ndarray:
+        """:meth:`logits` as a float32 NumPy array on the CPU."""
+        return self.logits(x, mean, std).cpu().numpy()
 
 
 def _init_linear(lin: nn.Linear, gen: torch.Generator) -> None:

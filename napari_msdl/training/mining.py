@@ -14,8 +14,8 @@ import numpy as np
 
 from napari_msdl.detector.cascade import REJECT_OFFSET, StageNets
 from napari_msdl.detector.features import FeatureVolume
-from napari_msdl.detector.hypotheses import data_voxels
-from napari_msdl.detector.stages import PositionHypotheses, top_indices
+from napari_msdl.detector.hypotheses import PositionHypotheses, data_voxels
+from napari_msdl.detector.stages import top_indices
 from napari_msdl.geometry import Pose
 from napari_msdl.sparse.grid import N_INPUTS
 from napari_msdl.training.samples import SAMPLE_DTYPE

@@ -1,62 +1,85 @@
 """Pruning a trained detector further: more rounds of Algorithm 1 on its sparse layers.
 
-``prune_model(model, sparsity, rounds, data)`` takes every sparse network of every stage
-(cascade levels and main classifiers) from its current fan-in down to
+``prune_bundle(model, out, PruneConfig(sparsity, rounds), data)`` takes every sparse
+network of every stage (cascade levels and main classifiers) from its current fan-in down to
 ``(1 - sparsity) * 5832`` active inputs per filter, in ``rounds`` rounds with exponentially
 fewer removals per round (the same schedule as training). With a dataset, each round is
 followed by fine-tuning on the stage's samples (:func:`napari_msdl.sparse.train_sadnn` with
 no pre-training starts from the current map and never revives a removed weight), and the
 cascade thresholds are re-chosen to keep the training recall. Without data only steps 6-8
 of Algorithm 1 run (remove, rescale to the filter's L1 norm) and thresholds stay as they
-were, which the report says. The input model is never modified.
+were, which the report says. The input model is never modified; the pruned bundle keeps every
+part of it (the boundary model included) and its card records what was done.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from napari_msdl._io import check_number, check_whole
 from napari_msdl._progress import ProgressCallback, no_progress
+from napari_msdl.bundle import HistoryEntry, ValveModel, load_bundle, save_bundle
+from napari_msdl.dataset import Dataset
 from napari_msdl.detector.cascade import full_logits, recall_threshold
-from napari_msdl.detector.model import DetectorModel
+from napari_msdl.detector.model import DetectorModel, parse_network_name
 from napari_msdl.sparse import SampleSet, SparseTrainingConfig, active_schedule, sparsify_step
 from napari_msdl.sparse.inspect import first_sparse_layer
-from napari_msdl.training.datasets import Dataset
+from napari_msdl.sparse.networks import ActiveNet
 from napari_msdl.training.stage import balanced_weights
+from napari_msdl.training.train import TrainConfig
 
 
-def _labelled_networks(model: DetectorModel) -> list[tuple[str, str, torch.nn.Module]]:
-    out = []
-    for stage, nets in model.stages.items():
-        out += [(stage, f"cascade{i + 1}", n) for i, n in enumerate(nets.cascade)]
-        out.append((stage, "main", nets.main))
-    return out
+@dataclass(frozen=True)
+class PruneConfig:
+    """What pruning does: every sparse filter down to ``(1 - sparsity) * 5832`` inputs in
+    ``rounds`` rounds; with data, ``epochs_per_round`` of fine-tuning after each and the
+    cascade thresholds re-chosen to keep ``recall`` of the positives."""
+
+    sparsity: float
+    rounds: int = 3
+    epochs_per_round: int = 1
+    seed: int = 0
+    recall: float = 0.995
+    timing_hypotheses: int = 100_000
+
+    def __post_init__(self) -> None:
+        check_number("sparsity", self.sparsity, 0.0, 1.0, low_open=True, high_open=True)
+        check_whole("rounds", self.rounds, 1, 100)
+        check_whole("epochs_per_round", self.epochs_per_round, 0, 1000)
+        check_whole("seed", self.seed, 0)
+        check_number("recall", self.recall, 0.0, 1.0, low_open=True)
+        check_whole("timing_hypotheses", self.timing_hypotheses, 1000, 10_000_000)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def inference_seconds(net: torch.nn.Module, n: int = 100_000, seed: int = 0) -> float:
-    """Seconds for ``net`` to score ``n`` hypotheses from already-gathered active inputs."""
-    k = len(net.active_inputs())
-    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((n, k), np.float32))
-    net.eval()
-    with torch.no_grad():
-        net.forward_active(x[:1000])
-        t0 = time.perf_counter()
-        net.forward_active(x)
+    """Seconds for ``net`` to score ``n`` hypotheses from already-gathered active inputs
+    (through :class:`~napari_msdl.sparse.networks.ActiveNet`, as detection scores)."""
+    compiled = ActiveNet(net)
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((n, compiled.n_active),
+                                                                      np.float32))
+    compiled.logits(x[:1000])
+    t0 = time.perf_counter()
+    compiled.logits(x)
     return time.perf_counter() - t0
 
 
 def model_figures(model: DetectorModel, n: int = 100_000) -> dict[str, dict[str, Any]]:
-    """Per stage and network: active inputs (union), fan-in, sparsity, and the seconds to
-    score 100k hypotheses (timed on ``n`` and scaled)."""
+    """Per network: active inputs (union), fan-in, sparsity, and the seconds to score 100k
+    hypotheses (timed on ``n`` and scaled)."""
     out: dict[str, dict[str, Any]] = {}
-    for stage, label, net in _labelled_networks(model):
+    for name, net in model.networks().items():
         layer = first_sparse_layer(net)
-        out.setdefault(stage, {})[label] = {
+        out[name] = {
             "active_inputs": int(layer.active_inputs().numel()),
             "fan_in": float(layer.n_active.mean()),
             "sparsity": 1.0 - layer.density,
@@ -66,78 +89,101 @@ def model_figures(model: DetectorModel, n: int = 100_000) -> dict[str, dict[str,
 
 
 def _target(sparsity: float, n_inputs: int) -> int:
-    if not 0.0 < sparsity < 1.0:
-        raise ValueError(f"--sparsity must be a fraction in (0, 1), e.g. 0.998, got {sparsity}")
     return max(1, int(round((1.0 - sparsity) * n_inputs)))
 
 
-def prune_model(model: DetectorModel, sparsity: float, rounds: int = 3,
-                data: str | Dataset | None = None, seed: int = 0, epochs_per_round: int = 1,
-                recall: float = 0.995, progress: ProgressCallback | None = None,
-                timing_hypotheses: int = 100_000) -> tuple[DetectorModel, dict[str, Any]]:
-    """A pruned copy of ``model`` and a before/after report (see the module docstring);
-    inference times are measured on ``timing_hypotheses`` random gathered inputs."""
-    from napari_msdl.training.evaluate import evaluate_cases
+def prune_model(model: DetectorModel, config: PruneConfig, data: Dataset | None = None,
+                train_config: TrainConfig | None = None,
+                progress: ProgressCallback | None = None
+                ) -> tuple[DetectorModel, dict[str, Any]]:
+    """A pruned copy of the detector ``model`` and a before/after report (see the module
+    docstring); ``train_config`` draws the fine-tuning samples (default: the defaults)."""
+    from napari_msdl.evaluation import evaluate_cases
 
     if model.dense:
         raise ValueError("a dense baseline model has no sparse layers to prune")
-    if rounds < 1:
-        raise ValueError(f"--rounds must be at least 1, got {rounds}")
-    _target(sparsity, 1)
     progress = progress or no_progress
+    train_config = train_config or TrainConfig()
     pruned = copy.deepcopy(model)
-    report: dict[str, Any] = {"sparsity_target": sparsity, "rounds": rounds,
+    report: dict[str, Any] = {"sparsity_target": config.sparsity, "rounds": config.rounds,
                               "fine_tuned": data is not None,
-                              "before": model_figures(model, timing_hypotheses)}
+                              "before": model_figures(model, config.timing_hypotheses)}
     samples = val_cases = None
+    seed = config.seed
     if data is not None:
-        ds = data if isinstance(data, Dataset) else Dataset.open(data)
-        train_cases, val_cases = ds.split(seed=seed)
-        samples = {"train": stage_samples(model, train_cases, seed, "train", progress),
-                   "val": stage_samples(model, val_cases, seed + 1, "validation", progress)}
+        train_cases, val_cases = data.split(seed=seed)
+        samples = {"train": stage_samples(model, train_cases, train_config, seed, "train",
+                                          progress),
+                   "val": stage_samples(model, val_cases, train_config, seed + 1,
+                                        "validation", progress)}
         report["validation_before"] = _errors(evaluate_cases(model, val_cases, progress=progress))
     skipped = []
-    for stage, label, net in _labelled_networks(pruned):
+    for name, net in pruned.networks().items():
         layer = first_sparse_layer(net)
-        target = _target(sparsity, layer.in_features)
+        target = _target(config.sparsity, layer.in_features)
         start = int(layer.n_active.max())
         if start <= target:
-            skipped.append(f"{stage} {label}: already {start} inputs per filter <= {target}")
+            skipped.append(f"{name}: already {start} inputs per filter <= {target}")
             continue
-        tag = f"prune {stage} {label}"
+        tag = f"prune {name}"
         if samples is None:
-            for t, n_after in enumerate(active_schedule(start, target, rounds), 1):
+            for t, n_after in enumerate(active_schedule(start, target, config.rounds), 1):
                 prev = int(layer.n_active.max())
                 sparsify_step(layer, (prev - n_after) / prev)
-                progress(tag, t, rounds)
+                progress(tag, t, config.rounds)
         else:
-            config = SparseTrainingConfig(pretrain_epochs=0, rounds=rounds,
-                                          epochs_per_round=epochs_per_round,
+            sparse = SparseTrainingConfig(pretrain_epochs=0, rounds=config.rounds,
+                                          epochs_per_round=config.epochs_per_round,
                                           target_active_inputs=target, batch_size=512, lr=1e-3)
-            _fine_tune(pruned, stage, label, net, samples, config, seed, recall, progress, tag)
+            _fine_tune(pruned, name, net, samples, sparse, seed, config.recall, progress, tag)
     for nets in pruned.stages.values():
         nets.refresh()
-    pruned.card = {**model.card, "pruned": {"sparsity": sparsity, "rounds": rounds,
-                                            "fine_tuned": data is not None, "seed": seed}}
-    report["after"] = model_figures(pruned, timing_hypotheses)
+    report["after"] = model_figures(pruned, config.timing_hypotheses)
     report["skipped"] = skipped
     if val_cases is not None:
         report["validation_after"] = _errors(evaluate_cases(pruned, val_cases, progress=progress))
     return pruned, report
 
 
-def stage_samples(model: DetectorModel, cases: list, seed: int, label: str,
-                  progress: ProgressCallback) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Training samples of every stage over ``cases``, drawn as training draws them, with
-    the model's own hypothesis ranges and its position stage for the confusers."""
-    from napari_msdl.training.train import TrainConfig, box_pass, confuser_pass, position_pass
+def prune_bundle(model: ValveModel | str | Path | None, out: str | Path, config: PruneConfig,
+                 data: str | Path | Dataset | None = None,
+                 progress: ProgressCallback | None = None,
+                 command: str | None = None) -> tuple[ValveModel, dict[str, Any]]:
+    """Prune the detector of a bundle (a loaded one, its folder, or None for the bundled
+    model) and write the whole bundle, boundary model included, to ``out``; the card's
+    history records the pruning and its report. Returns the new bundle and the report."""
+    source = model if isinstance(model, ValveModel) else load_bundle(model)
+    ds = data if data is None or isinstance(data, Dataset) else Dataset.open(data)
+    record = source.card.detector
+    train_config = TrainConfig.from_dict(record.config) if record.config else TrainConfig()
+    detector, report = prune_model(source.detector, config, ds, train_config, progress)
+    report["samples_config"] = "the card's" if record.config else "the defaults (the card " \
+        "records no training configuration)"
+    entry = HistoryEntry("pruned", command=command,
+                         parent=None if source.path is None else str(source.path),
+                         parameters={**config.to_dict(),
+                                     "data": None if ds is None else str(ds.root.resolve())},
+                         figures=report)
+    pruned = ValveModel(detector=detector, boundary=source.boundary,
+                        card=source.card.with_history(entry))
+    save_bundle(pruned, out)
+    pruned.path = Path(out)
+    return pruned, report
 
-    cfg = TrainConfig()
-    fvs, position = position_pass(cases, model.spacing, cfg, seed, f"samples ({label})",
+
+def stage_samples(model: DetectorModel, cases: list, config: TrainConfig, seed: int,
+                  label: str, progress: ProgressCallback
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Training samples of every stage over ``cases``, drawn as training draws them (with
+    ``config``), the model's own hypothesis ranges and its position stage for the
+    confusers."""
+    from napari_msdl.training.train import box_pass, confuser_pass, position_pass
+
+    fvs, position = position_pass(cases, model.spacing, config, seed, f"samples ({label})",
                                   progress)
-    confusers = confuser_pass(model.stages["position"], cases, fvs, cfg, f"confusers ({label})",
-                           progress)
-    out = box_pass(cases, fvs, confusers, model.orientations, model.sizes, cfg, seed,
+    confusers = confuser_pass(model.stages["position"], cases, fvs, config,
+                              f"confusers ({label})", progress)
+    out = box_pass(cases, fvs, confusers, model.orientations, model.sizes, config, seed,
                    f"samples ({label})", progress)
     return {"position": position, **out}
 
@@ -147,17 +193,18 @@ def _errors(rep: dict[str, Any]) -> dict[str, float]:
             "corner_error_mean": rep["corner_error"]["mean"]}
 
 
-def _fine_tune(model: DetectorModel, stage: str, label: str, net: torch.nn.Module,
+def _fine_tune(model: DetectorModel, name: str, net: torch.nn.Module,
                samples: dict[str, dict], config: SparseTrainingConfig, seed: int,
                recall: float, progress: ProgressCallback, tag: str) -> None:
     """Algorithm 1 rounds with training on the samples this network sees in the cascade."""
     from napari_msdl.sparse import train_sadnn
 
+    stage, level = parse_network_name(name)
     nets = model.stages[stage]
     (x, y), (xv, yv) = samples["train"][stage], samples["val"][stage]
-    level = len(nets.cascade) if label == "main" else int(label[len("cascade"):]) - 1
+    before = len(nets.cascade) if level is None else level - 1
     keep, keep_v = np.ones(len(y), bool), np.ones(len(yv), bool)
-    for prev_net, thr in zip(nets.cascade[:level], nets.thresholds[:level], strict=True):
+    for prev_net, thr in zip(nets.cascade[:before], nets.thresholds[:before], strict=True):
         keep &= full_logits(prev_net, x) >= thr
         keep_v &= full_logits(prev_net, xv) >= thr
     train = SampleSet(x[keep], y[keep], balanced_weights(y[keep]))
@@ -165,30 +212,29 @@ def _fine_tune(model: DetectorModel, stage: str, label: str, net: torch.nn.Modul
     report = lambda s, d, t: progress(f"{tag}: {s}", d, t)  # noqa: E731
     train_sadnn(net, train, val, replace(config), seed, report)
     net.eval()
-    if label != "main":
+    if level is not None:
         lt, lv = full_logits(net, train.x), full_logits(net, val.x)
         thr = min(recall_threshold(lt[y[keep] > 0.5], recall),
                   recall_threshold(lv[yv[keep_v] > 0.5], recall))
-        nets.thresholds[level] = thr
+        nets.thresholds[level - 1] = thr
 
 
 def format_report(report: dict[str, Any]) -> str:
-    """Before/after table: active inputs, fan-in and seconds per 100k, per stage and net."""
-    lines = ["| stage | network | active inputs before | after | fan-in before | after | "
-             "s / 100k before | after |", "|---|---|---|---|---|---|---|---|"]
-    for stage, nets in report["before"].items():
-        for label, b in nets.items():
-            a = report["after"][stage][label]
-            lines.append(f"| {stage} | {label} | {b['active_inputs']} | {a['active_inputs']} | "
-                         f"{b['fan_in']:.1f} | {a['fan_in']:.1f} | "
-                         f"{b['seconds_per_100k']:.4f} | {a['seconds_per_100k']:.4f} |")
+    """Before/after table: active inputs, fan-in and seconds per 100k, per network."""
+    lines = ["| network | active inputs before | after | fan-in before | after | "
+             "s / 100k before | after |", "|---|---|---|---|---|---|---|"]
+    for name, b in report["before"].items():
+        a = report["after"][name]
+        lines.append(f"| {name} | {b['active_inputs']} | {a['active_inputs']} | "
+                     f"{b['fan_in']:.1f} | {a['fan_in']:.1f} | "
+                     f"{b['seconds_per_100k']:.4f} | {a['seconds_per_100k']:.4f} |")
     if "validation_before" in report:
         vb, va = report["validation_before"], report["validation_after"]
         lines.append(f"\nvalidation (mean position / corner error, mm): before "
                      f"{vb['position_error_mean']:.2f} / {vb['corner_error_mean']:.2f}, after "
                      f"{va['position_error_mean']:.2f} / {va['corner_error_mean']:.2f}")
     else:
-        lines.append("\nno --data: no fine-tuning, cascade thresholds unchanged, no validation "
-                     "score (give --data DIR to fine-tune and measure)")
+        lines.append("\nno data: no fine-tuning, cascade thresholds unchanged, no validation "
+                     "score (give a dataset to fine-tune and measure)")
     lines += [f"skipped: {s}" for s in report["skipped"]]
     return "\n".join(lines)

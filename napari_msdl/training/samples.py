@@ -20,15 +20,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from napari_msdl._io import dataclass_from_dict
 from napari_msdl.detector.features import FeatureVolume
 from napari_msdl.detector.hypotheses import (
+    BoxHypotheses,
     OrientationSet,
+    PositionHypotheses,
     SizeSet,
     center_voxels,
     data_voxels,
     rotation_angle,
 )
-from napari_msdl.detector.stages import BoxHypotheses, PositionHypotheses
 from napari_msdl.geometry import UNIT_CORNERS, Pose
 from napari_msdl.sparse.grid import N_INPUTS, grid_offsets
 
@@ -55,8 +57,32 @@ class SampleConfig:
     negatives: int = 150
     far_share: float = 0.3
 
+    def __post_init__(self) -> None:
+        for name in ("position_positive", "orientation_center", "orientation_positive_deg",
+                     "scale_positive"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"samples.{name} must be a positive number, got "
+                                 f"{getattr(self, name)!r}")
+        for pos, neg in (("position_positive", "position_negative"),
+                         ("orientation_positive_deg", "orientation_negative_deg"),
+                         ("orientation_center", "orientation_negative_center"),
+                         ("scale_positive", "scale_negative")):
+            if not getattr(self, neg) >= getattr(self, pos):
+                raise ValueError(f"samples.{neg} ({getattr(self, neg)!r}) must be at least "
+                                 f"samples.{pos} ({getattr(self, pos)!r})")
+        for name in ("positives", "negatives"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"samples.{name} must be a whole number >= 1, got {value!r}")
+        if not 0.0 <= self.far_share <= 1.0:
+            raise ValueError(f"samples.far_share must be in [0, 1], got {self.far_share!r}")
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SampleConfig:
+        return dataclass_from_dict(cls, d, "sample configuration")
 
 
 def _ball(rng: np.random.Generator, n: int, radius: float) -> np.ndarray:

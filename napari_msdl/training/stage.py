@@ -6,20 +6,19 @@ its logit threshold is the largest that keeps ``cascade_recall`` of the positive
 training and of the validation samples. The main net (5832 sparse x 150 x 80 x 50 x 1)
 trains on what the cascade keeps, negatives subsampled (seeded) to at most
 ``balance`` per positive. Sparse nets train with Algorithm 1
-(:func:`napari_msdl.sparse.train_sadnn`); the dense baseline trains as many epochs in
-total with all weights, keeping the best epoch by validation loss.
+(:func:`napari_msdl.sparse.train_sadnn`), the dense baseline by its dense mode (as many
+epochs in total, all weights, the best epoch by validation loss).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
-import torch
 
+from napari_msdl._io import check_keys, check_number, check_whole
 from napari_msdl._progress import ProgressCallback
 from napari_msdl.detector.cascade import StageNets, full_logits, recall_threshold
 from napari_msdl.sparse import (
@@ -65,6 +64,24 @@ class StageTraining:
     bootstrap: int = 1
     input_eps: float = 0.3
 
+    def __post_init__(self) -> None:
+        check_whole("stage.cascade_levels", self.cascade_levels, 0, 8)
+        check_whole("stage.bootstrap", self.bootstrap, 0, 10)
+        check_number("stage.cascade_recall", self.cascade_recall, 0.0, 1.0, low_open=True)
+        check_number("stage.balance", self.balance, 0.0, 1000.0, low_open=True)
+        check_number("stage.input_eps", self.input_eps, 0.0, None, low_open=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "cascade": self.cascade.to_dict(), "main": self.main.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StageTraining:
+        d = dict(check_keys(d, [f.name for f in fields(cls)], "stage training"))
+        for key in ("cascade", "main"):
+            if key in d:
+                d[key] = SparseTrainingConfig.from_dict(d[key])
+        return cls(**d)
+
 
 def balanced_weights(y: np.ndarray) -> np.ndarray:
     """Per-sample weights giving positives and negatives equal total weight."""
@@ -75,42 +92,11 @@ def balanced_weights(y: np.ndarray) -> np.ndarray:
 
 def fit(net: SADNN, train: SampleSet, val: SampleSet, config: SparseTrainingConfig,
         seed: int, progress: ProgressCallback, label: str) -> dict[str, Any]:
-    """Train ``net`` in place (Algorithm 1, or plain epochs when it is dense)."""
+    """Train ``net`` in place by Algorithm 1 (its dense mode when the net is dense)."""
     report = lambda stage, done, total: progress(f"{label}: {stage}", done, total)  # noqa: E731
-    if net.config.dense:
-        return _fit_dense(net, train, val, config, seed, report)
     history = train_sadnn(net, train, val, config, seed, report)
     return {"best": history.best, "union_inputs": int(net.active_inputs().numel()),
             "curves": history.curves()}
-
-
-def _fit_dense(net: SADNN, train: SampleSet, val: SampleSet, config: SparseTrainingConfig,
-               seed: int, report: ProgressCallback) -> dict[str, Any]:
-    """As many epochs as Algorithm 1 would run, all weights, best epoch by validation."""
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    n_epochs = config.pretrain_epochs + config.rounds * config.epochs_per_round
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    n_batches = math.ceil(len(train) / config.batch_size)
-    best = (math.inf, 0, {k: v.clone() for k, v in net.state_dict().items()})
-    for epoch in range(1, n_epochs + 1):
-        net.train()
-        order = torch.randperm(len(train), generator=gen)
-        for b in range(n_batches):
-            idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-            per = torch.nn.functional.binary_cross_entropy_with_logits(
-                net(train.x[idx]), train.y[idx], reduction="none")
-            w = train.weight[idx] if train.weight is not None else torch.ones_like(per)
-            loss = (per * w).sum() / w.sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        report("dense epochs", epoch, n_epochs)
-        v = evaluate(net, val)["loss"]
-        if v < best[0]:
-            best = (v, epoch, {k: t.clone() for k, t in net.state_dict().items()})
-    net.load_state_dict(best[2])
-    return {"best": {"epoch": best[1], "val_loss": best[0]}, "union_inputs": net.config.n_inputs}
 
 
 def _rates(logits: np.ndarray, y: np.ndarray, thr: float) -> dict[str, float]:

@@ -1,6 +1,6 @@
-"""Training a detector: samples per stage, the cascade, the main nets, one bundle.
+"""Training a detector: samples per stage, the cascade, the main nets.
 
-``train_detector(dataset, out, config, seed)`` splits the annotated cases by id, learns
+``train_detector(dataset, config, seed)`` splits the annotated cases by id, learns
 the hypothesis ranges (orientation set, size set, mean size) from the training poses,
 then, stage by stage as MSL does:
 
@@ -10,27 +10,29 @@ then, stage by stage as MSL does:
    trained position stage ranks high; cascade and main net each
    (:mod:`napari_msdl.training.stage`, Algorithm 1).
 
-It then measures detection on the validation cases and writes one model bundle
-atomically: Ctrl-C or a failure at any point leaves no model (and an existing one
-untouched). Each image is read once; its feature volume is kept for the later passes.
+It then measures detection on the validation cases and returns the detector with the
+record of its training (:func:`~napari_msdl.training.train_bundle` writes both into a
+bundle). Each image is read once; its feature volume is kept for the later passes.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from napari_msdl._io import check_keys, check_number, check_whole
 from napari_msdl._progress import ProgressCallback, no_progress
+from napari_msdl.bundle import TrainingRecord
+from napari_msdl.dataset import Case, Dataset, check_case_id
 from napari_msdl.detector.features import FeatureVolume
 from napari_msdl.detector.hypotheses import OrientationSet, SizeSet, feature_volume
-from napari_msdl.detector.model import STAGES, DetectorModel, SearchParams
+from napari_msdl.detector.model import STAGES, DetectorModel, SearchParams, network_name
 from napari_msdl.sparse import SparseTrainingConfig
 from napari_msdl.sparse.grid import N_INPUTS
-from napari_msdl.training.datasets import Case, Dataset
 from napari_msdl.training.mining import mine_position, position_confusers
 from napari_msdl.training.samples import (
     SAMPLE_DTYPE,
@@ -67,6 +69,31 @@ class TrainConfig:
     val_fraction: float = 0.2
     val_ids: tuple[str, ...] | None = None
 
+    def __post_init__(self) -> None:
+        for name, kind in (("samples", SampleConfig), ("stage", StageTraining),
+                           ("search", SearchParams)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"{name} must be a {kind.__name__}, got "
+                                 f"{type(getattr(self, name)).__name__}")
+        check_number("orientation_step_deg", self.orientation_step_deg, 0.5, 90.0)
+        check_number("size_step", self.size_step, 0.005, 1.0)
+        check_whole("shifts", self.shifts, 1, 16)
+        check_whole("hard_negatives", self.hard_negatives, 0, 10_000)
+        check_whole("confusers", self.confusers, 0, 10_000)
+        if self.position_cascade_levels is not None:
+            check_whole("position_cascade_levels", self.position_cascade_levels, 0, 8)
+        check_number("fov_cut_share", self.fov_cut_share, 0.0, 1.0)
+        check_number("val_fraction", self.val_fraction, 0.0, 1.0, low_open=True,
+                     high_open=True)
+        if self.val_ids is not None:
+            ids = tuple(self.val_ids) if not isinstance(self.val_ids, str) else ()
+            if not ids:
+                raise ValueError("val_ids must name at least one validation case (or be None "
+                                 "for a seeded share)")
+            for case_id in ids:
+                check_case_id(case_id)
+            object.__setattr__(self, "val_ids", ids)
+
     def with_epochs(self, epochs: int | None = None, rounds: int | None = None,
                     pretrain: int | None = None) -> TrainConfig:
         """A copy with Algorithm 1's epoch counts changed for every network."""
@@ -77,9 +104,26 @@ class TrainConfig:
                                            main=replace(s.main, **changes)))
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-able; :meth:`from_dict` restores exactly this configuration."""
         d = asdict(self)
+        d["stage"] = self.stage.to_dict()
         d["val_ids"] = None if self.val_ids is None else list(self.val_ids)
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """The configuration :meth:`to_dict` wrote (a model card's ``config``); missing
+        keys take their defaults, unknown keys are refused."""
+        d = dict(check_keys(d, [f.name for f in fields(cls)], "training configuration"))
+        parts = {"samples": SampleConfig, "stage": StageTraining, "search": SearchParams}
+        for key, kind in parts.items():
+            if key in d:
+                d[key] = kind.from_dict(d[key])
+        if d.get("val_ids") is not None:
+            if not isinstance(d["val_ids"], list):
+                raise ValueError(f"val_ids must be a list of case ids, got {d['val_ids']!r}")
+            d["val_ids"] = tuple(d["val_ids"])
+        return cls(**d)
 
 
 def tiny_config(**changes: Any) -> TrainConfig:
@@ -187,38 +231,49 @@ def confuser_pass(nets, cases: list[Case], fvs: list[FeatureVolume], config: Tra
     return out
 
 
-def stage_report(card: dict[str, Any]) -> str:
-    """Per stage, what a model card says of its cascade levels (positive recall and share
-    of negatives rejected, training / validation samples) and main net (validation AUC,
-    inputs read): the lines ``napari-msdl train`` prints."""
+def stage_report(record: TrainingRecord) -> str:
+    """Per network, what a detector's training record says of it: each cascade level's
+    positive recall and share of negatives rejected (training / validation samples), each
+    main net's validation AUC and inputs read; the lines ``napari-msdl train`` prints."""
     lines = []
-    for name, fig in card.get("stages", {}).items():
-        for level, lev in enumerate(fig.get("cascade", []), start=1):
-            tr, va = lev["train"], lev["validation"]
-            lines.append(f"{name:<12} cascade {level}: keeps {tr['recall']:.1%} / "
-                         f"{va['recall']:.1%} of the positives, rejects "
-                         f"{tr['rejected']:.1%} / {va['rejected']:.1%} of the negatives "
-                         "(train / validation)")
-        main = fig.get("main", {})
-        if "validation" in main:
-            union = main.get("union_inputs")
-            lines.append(f"{name:<12} main net: validation AUC {main['validation']['auc']:.3f}, "
-                         f"accuracy {main['validation']['accuracy']:.1%}"
+    for name, fig in record.figures.get("networks", {}).items():
+        if "threshold" in fig:
+            tr, va = fig["train"], fig["validation"]
+            lines.append(f"{name:<22} keeps {tr['recall']:.1%} / {va['recall']:.1%} of the "
+                         f"positives, rejects {tr['rejected']:.1%} / {va['rejected']:.1%} of "
+                         "the negatives (train / validation)")
+        elif "validation" in fig:
+            union = fig.get("union_inputs")
+            auc = fig["validation"]["auc"]
+            lines.append(f"{name:<22} validation AUC "
+                         + ("-" if auc is None else f"{auc:.3f}")
+                         + f", accuracy {fig['validation']['accuracy']:.1%}"
                          + (f", reads {union} of {N_INPUTS} inputs" if union else ""))
     return "\n".join(lines)
 
 
-def train_detector(dataset: str | Path | Dataset, out: str | Path | None,
-                   config: TrainConfig | None = None, seed: int = 0,
-                   progress: ProgressCallback | None = None, dense: bool = False,
-                   command: str | None = None) -> DetectorModel:
-    """Train the three-stage detector on ``dataset`` and save it to ``out`` (a folder).
+def network_figures(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """:func:`train_stage`'s figures of every stage, per network by its name, and the
+    sample counts per stage (the layout of a detector record's figures)."""
+    networks = {}
+    for stage, fig in stages.items():
+        for level, lev in enumerate(fig["cascade"], start=1):
+            networks[network_name(stage, level)] = lev
+        networks[network_name(stage)] = fig["main"]
+    return {"samples": {stage: fig["samples"] for stage, fig in stages.items()},
+            "networks": networks}
 
-    ``out=None`` trains without saving. ``dense=True`` trains the dense baseline (no
-    sparsity: every first layer reads all 5832 inputs, the same epochs in total).
+
+def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = None,
+                   seed: int = 0, progress: ProgressCallback | None = None,
+                   dense: bool = False, command: str | None = None
+                   ) -> tuple[DetectorModel, TrainingRecord]:
+    """Train the three-stage detector on ``dataset``; returns it and the record of its
+    training (for the bundle's card; :func:`~napari_msdl.training.train_bundle` writes
+    both). ``dense=True`` trains the dense baseline (no sparsity: every first layer reads
+    all 5832 inputs, the same epochs in total).
     """
-    from napari_msdl.training.bundle import save_model
-    from napari_msdl.training.evaluate import evaluate_cases
+    from napari_msdl.evaluation import evaluate_cases
 
     config = config or TrainConfig()
     progress = progress or no_progress
@@ -263,18 +318,16 @@ def train_detector(dataset: str | Path | Dataset, out: str | Path | None,
                           search=config.search, dense=dense)
     train_seconds = time.perf_counter() - t0
     report = evaluate_cases(model, val, progress=progress, label="validation detection")
-    model.card = {
-        "data": {"dataset": str(Path(ds.root).resolve()), "name": ds.name,
-                 "train_cases": len(train), "val_cases": len(val),
-                 "val_ids": [c.id for c in val]},
-        "command": command, "seed": seed, "dense": dense,
-        "training_seconds": round(train_seconds, 1),
-        "sparsity": model.sparsity(), "stages": figures,
-        "validation": {k: report[k] for k in ("position_error", "corner_error", "seconds")},
-        "hypotheses": {"orientations": len(orientations.rotvecs), "sizes": len(sizes.logs),
-                       "mean_size": sizes.mean.tolist(), "spacing": spacing.tolist()},
-        "config": config.to_dict(),
-    }
-    if out is not None:
-        save_model(model, out)
-    return model
+    record = TrainingRecord(
+        command=command, seed=seed, config=config.to_dict(),
+        data={"dataset": str(Path(ds.root).resolve()), "name": ds.name,
+              "train_cases": len(train), "val_cases": len(val),
+              "val_ids": [c.id for c in val]},
+        seconds=round(train_seconds, 1),
+        figures={**network_figures(figures), "sparsity": model.sparsity(),
+                 "validation": {k: report[k] for k in ("position_error", "corner_error",
+                                                       "seconds")},
+                 "hypotheses": {"orientations": len(orientations.rotvecs),
+                                "sizes": len(sizes.logs), "mean_size": sizes.mean.tolist(),
+                                "spacing": spacing.tolist()}})
+    return model, record

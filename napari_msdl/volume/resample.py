@@ -1,63 +1,111 @@
-"""Resampling a volume onto an isotropic grid.
+"""Resampling a volume onto another regular grid: the one resampler of the package.
 
-The new grid keeps the origin: voxel 0 stays at the same physical point, and new voxel
-``n`` lies at ``origin + n * spacing`` on every axis. It covers the old voxel centres from
-the first to the last, ``extent = (shape - 1) * old_spacing``, with
-``floor(extent / spacing) + 1`` voxels per axis. When the extent is not a whole number of
-new voxels, the last new voxel falls short of the old last voxel by less than one new
-spacing: the grid never extrapolates past the data, and the remainder is dropped.
+A separable triangle filter (:func:`resample_to`): on each axis the filter's half-width is
+the larger of the two spacings, so upsampling is linear interpolation and downsampling
+averages over the new voxel (anti-aliasing). The weights are normalised as if the input
+went on for ever, so the result fades to zero outside the input instead of extrapolating:
+a grid that reaches past the data reads zeros there, which is what the detector's
+zero-padded feature volume needs.
 
-Order 1 (trilinear, the default) reproduces a linear ramp exactly; higher spline orders
-use scipy's "nearest" boundary condition, which bends the values within a few voxels of the
-faces.
+:func:`resample` is the same on :class:`~napari_msdl.volume.Volume` objects: a new
+spacing (isotropic or per axis), by default on a grid that keeps the origin and covers the
+old voxel centres (``floor(extent / spacing) + 1`` voxels per axis).
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from numpy.typing import DTypeLike
-from scipy import ndimage
 
 from napari_msdl.volume.volume import Volume
 
-__all__ = ["resample_isotropic"]
+__all__ = ["resample", "resample_to"]
 
-_MAX_VOXELS = 2**31  # a guard against a spacing typo asking for terabytes
+MAX_VOXELS = 2**31
+"""A guard against a spacing typo asking for terabytes."""
+_KERNEL_DTYPES = (np.uint8, np.uint16, np.int16, np.float32)
+"""Input dtypes the kernel reads as they are; others are converted to float32 first."""
 
 
-def resample_isotropic(volume: Volume, spacing: float | None = None, order: int = 1,
-                       dtype: DTypeLike | None = None) -> Volume:
-    """``volume`` resampled to the isotropic ``spacing`` (mm; None: the finest of its
-    spacings) by spline interpolation of ``order`` (0 nearest, 1 trilinear, up to 5).
+def _axis_taps(n_in: int, sp_in: float, o_in: float, n_out: int, sp_out: float,
+               o_out: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index (n_out, T) and weight tables of a triangle filter from one grid to another.
 
-    The result has the same origin and the input's dtype unless ``dtype`` is given;
-    integer results are rounded to the nearest value and clipped to the dtype's range.
+    The filter's half-width is the larger spacing (linear interpolation when upsampling,
+    area-like averaging when downsampling). Weights are normalised as if the input went
+    on for ever, so the result fades to zero outside the input instead of extrapolating.
+    """
+    r = max(sp_out, sp_in) / sp_in
+    x = (o_out + np.arange(n_out) * sp_out - o_in) / sp_in
+    n_taps = int(np.ceil(2 * r)) + 1
+    first = np.floor(x - r).astype(np.int64) + 1
+    idx = first[:, None] + np.arange(n_taps)[None, :]
+    w = np.maximum(0.0, 1.0 - np.abs(idx - x[:, None]) / r)
+    w /= np.maximum(w.sum(1, keepdims=True), 1e-12)
+    inside = (idx >= 0) & (idx < n_in) & (w > 0)
+    return np.where(inside, idx, -1), np.where(inside, w, 0.0).astype(np.float32)
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _resample_axis0(x, idx, w, out):  # pragma: no cover - compiled
+    for o in numba.prange(idx.shape[0]):
+        out[o] = 0.0
+        for t in range(idx.shape[1]):
+            i = idx[o, t]
+            if i >= 0:
+                wt = w[o, t]
+                for a in range(x.shape[1]):
+                    for b in range(x.shape[2]):
+                        out[o, a, b] += wt * x[i, a, b]
+
+
+def _check_grid(name: str, value, positive: bool) -> np.ndarray:
+    v = np.broadcast_to(np.asarray(value, dtype=np.float64), (3,)).copy()
+    if not np.all(np.isfinite(v)) or (positive and np.any(v <= 0)):
+        raise ValueError(f"{name} must be {'positive ' if positive else ''}finite numbers "
+                         f"(mm, per axis), got {value!r}")
+    return v
+
+
+def resample_to(data: np.ndarray, spacing, origin, out_shape, out_spacing,
+                out_origin) -> np.ndarray:
+    """``data`` (3D, on the grid ``origin + index * spacing``) resampled onto the grid of
+    ``out_shape`` voxels at ``out_origin + index * out_spacing`` (mm), as float32."""
+    data = np.asarray(data)
+    if data.ndim != 3:
+        raise ValueError(f"resample_to needs a 3D array, got shape {data.shape}")
+    spacing = _check_grid("spacing", spacing, True)
+    origin = _check_grid("origin", origin, False)
+    out_spacing = _check_grid("out_spacing", out_spacing, True)
+    out_origin = _check_grid("out_origin", out_origin, False)
+    shape = np.broadcast_to(np.asarray(out_shape), (3,))
+    if np.any(shape < 1) or float(np.prod(shape.astype(np.float64))) > MAX_VOXELS:
+        raise ValueError(f"out_shape must be 3 sizes >= 1 with at most {MAX_VOXELS} voxels in "
+                         f"all, got {tuple(int(n) for n in shape)}; choose a coarser spacing")
+    x = data if data.dtype in _KERNEL_DTYPES else data.astype(np.float32)
+    for axis in range(3):
+        idx, w = _axis_taps(x.shape[0], float(spacing[axis]), float(origin[axis]),
+                            int(shape[axis]), float(out_spacing[axis]),
+                            float(out_origin[axis]))
+        out = np.empty((idx.shape[0], *x.shape[1:]), dtype=np.float32)
+        _resample_axis0(x, idx, w, out)
+        x = np.moveaxis(out, 0, -1)
+    return np.ascontiguousarray(x)
+
+
+def resample(volume: Volume, spacing, origin=None, shape=None) -> Volume:
+    """``volume`` resampled to ``spacing`` (mm, one number or one per axis), float32.
+
+    The new grid starts at ``origin`` (default: the volume's) and has ``shape`` voxels
+    (default: ``floor(extent / spacing) + 1`` per axis, covering the old voxel centres
+    without extrapolating past them).
     """
     if not isinstance(volume, Volume):
-        raise TypeError(f"resample_isotropic() needs a Volume, got {type(volume).__name__}")
-    if not (isinstance(order, (int, np.integer)) and 0 <= order <= 5):
-        raise ValueError(f"order must be an integer from 0 to 5, got {order!r}")
-    new = float(np.min(volume.spacing)) if spacing is None else float(spacing)
-    if not (np.isfinite(new) and new > 0):
-        raise ValueError(f"spacing must be a positive number of mm, got {spacing!r}")
-    out_dtype = np.dtype(volume.data.dtype if dtype is None else dtype)
-    # A small tolerance so that an extent that is a whole number of voxels keeps its end.
-    shape = np.floor(volume.extent / new + 1e-6).astype(np.int64) + 1
-    if int(np.prod(shape)) > _MAX_VOXELS:
-        raise ValueError(f"resampling {volume!r} to {new} mm would give shape "
-                         f"{tuple(shape.tolist())}; choose a coarser spacing")
-    data = volume.data
-    if data.dtype.kind == "b" or data.dtype == np.float16:
-        data = data.astype(np.float32)
-    work = np.float64 if data.dtype == np.float64 else np.float32
-    values = ndimage.affine_transform(
-        data, new / volume.spacing, offset=0.0, output_shape=tuple(shape.tolist()),
-        output=work, order=order, mode="nearest", prefilter=order > 1)
-    if out_dtype.kind in "biu":
-        if out_dtype.kind == "b":
-            values = values >= 0.5
-        else:
-            info = np.iinfo(out_dtype)
-            values = np.clip(np.rint(values), info.min, info.max)
-    return Volume(values.astype(out_dtype, copy=False), spacing=(new, new, new),
-                  origin=volume.origin)
+        raise TypeError(f"resample() needs a Volume, got {type(volume).__name__}")
+    spacing = _check_grid("spacing", spacing, True)
+    origin = volume.origin if origin is None else _check_grid("origin", origin, False)
+    if shape is None:
+        # a small tolerance so that an extent that is a whole number of voxels keeps its end
+        shape = np.floor(volume.extent / spacing + 1e-6).astype(np.int64) + 1
+    out = resample_to(volume.data, volume.spacing, volume.origin, shape, spacing, origin)
+    return Volume(out, spacing=spacing, origin=origin)

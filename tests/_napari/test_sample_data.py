@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 
-from napari_msdl._napari.sample_data import sample_dataset_path, sample_layers
-from napari_msdl.training.datasets import Dataset
+from napari_msdl._napari.sample_data import sample_layers
+from napari_msdl.dataset import Dataset
+from napari_msdl.phantoms.dataset import sample_data_path
 
 
 def test_sample_layers_hold_the_volume_box_and_mesh_of_the_case():
-    case = Dataset.open(sample_dataset_path()).cases[1]
+    case = Dataset.open(sample_data_path()).cases[1]
     layers = sample_layers(1)
     kinds = {meta["name"]: kind for _, meta, kind in layers}
     assert kinds == {case.id: "image", "true mesh": "surface", "true mesh (2D cut)": "vectors",
@@ -31,7 +32,7 @@ def test_open_sample_in_napari_places_everything_in_mm(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-msdl", "phantom-1")
     image = viewer.layers[0]
-    case = Dataset.open(sample_dataset_path()).cases[0]
+    case = Dataset.open(sample_data_path()).cases[0]
     volume = case.load_volume()
     np.testing.assert_allclose(image.scale, volume.spacing)
     np.testing.assert_allclose(image.translate, volume.origin)

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_msdl.boundary import mesh_error, perturb_pose, segment
+from napari_msdl.boundary import segment
+from napari_msdl.evaluation import mesh_error, perturb_pose
 from napari_msdl.geometry import corner_error
 
 
@@ -62,7 +63,7 @@ def test_bad_arguments_are_refused(tiny_model, unseen_case, start):
 def test_box_of_the_segmentation_is_the_landmark_rule_of_its_mesh(tiny_model, unseen_case,
                                                                   start):
     from napari_msdl.boundary.deform import Segmentation
-    from napari_msdl.phantoms import pose_from_mesh
+    from napari_msdl.valve import pose_from_mesh
 
     seg = segment(unseen_case.volume, start, tiny_model)
     box = seg.box()

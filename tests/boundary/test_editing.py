@@ -9,8 +9,9 @@ import pytest
 
 from napari_msdl.boundary import ShapeSpace
 from napari_msdl.boundary.editing import CUTOFF, MeshEditor
-from napari_msdl.phantoms import TOPOLOGY, make_phantom, pose_from_mesh
-from napari_msdl.training.datasets import MANIFEST, Dataset, create_dataset, put_case
+from napari_msdl.dataset import MANIFEST, Dataset, create_dataset, put_case
+from napari_msdl.phantoms import make_phantom
+from napari_msdl.valve import TOPOLOGY, pose_from_mesh
 
 SMALL = (56, 56, 44)
 

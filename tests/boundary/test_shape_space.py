@@ -8,7 +8,7 @@ import trimesh
 from napari_msdl.boundary import ShapeSpace, vertex_normals
 from napari_msdl.boundary.shape_space import apply_affine
 from napari_msdl.geometry import Pose
-from napari_msdl.phantoms import TOPOLOGY
+from napari_msdl.valve import TOPOLOGY
 
 
 @pytest.fixture(scope="module")

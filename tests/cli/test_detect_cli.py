@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from napari_msdl.bundle import ValveModel, save_bundle
 from napari_msdl.cli import main
-from napari_msdl.training.bundle import save_model
 from napari_msdl.volume import Volume, save_volume
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "detector"))
@@ -18,7 +18,7 @@ from test_detect import random_model  # noqa: E402
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    save_model(random_model(), root / "model")
+    save_bundle(ValveModel(random_model()), root / "model")
     rng = np.random.default_rng(0)
     save_volume(Volume(rng.integers(0, 200, (30, 28, 26), dtype=np.uint8),
                        spacing=(1.2, 1.2, 1.4)), root / "image.nii.gz")

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from napari_msdl.bundle import ValveModel, save_bundle
 from napari_msdl.cli import main
+from napari_msdl.dataset import create_dataset, put_case
 from napari_msdl.geometry import Pose
-from napari_msdl.training.bundle import save_model
-from napari_msdl.training.datasets import create_dataset, put_case
 from napari_msdl.volume import Volume
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "detector"))
@@ -20,10 +20,10 @@ from test_detect import random_model  # noqa: E402
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
-    save_model(random_model(), root / "model")
+    save_bundle(ValveModel(random_model()), root / "model")
     dense = random_model()
     dense.dense = True
-    save_model(dense, root / "dense")
+    save_bundle(ValveModel(dense), root / "dense")
     ds = create_dataset(root / "data")
     rng = np.random.default_rng(0)
     for i in range(2):
@@ -41,8 +41,8 @@ def test_evaluate_prints_and_writes_table_one_with_baseline(files, capsys):
     assert rc == 0
     doc = json.loads((out / "report.json").read_text())
     for run in (doc, doc["baseline"]):
-        assert set(run["position_error"]) == {"mean", "median", "std"}
-        assert set(run["corner_error"]) == {"mean", "median", "std"}
+        assert set(run["position_error"]) == {"mean", "median", "std", "n"}
+        assert set(run["corner_error"]) == {"mean", "median", "std", "n"}
         assert [c["id"] for c in run["cases"]] == ["c0", "c1"]
         assert all({"position_error", "corner_error", "seconds"} <= set(c) for c in run["cases"])
     assert doc["baseline"]["kind"] == "dense"

@@ -3,7 +3,7 @@
 import pytest
 
 from napari_msdl.cli import main
-from napari_msdl.training.datasets import Dataset
+from napari_msdl.dataset import Dataset
 
 ARGS = ["--seed", "4", "--shape", "40", "40", "32", "--spacing", "1.5", "--quiet"]
 

@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from napari_msdl.bundle import MANIFEST, load_bundle
 from napari_msdl.cli import main
+from napari_msdl.dataset import create_dataset, put_case
 from napari_msdl.geometry import Pose
-from napari_msdl.training.datasets import create_dataset, put_case
 from napari_msdl.volume import Volume
 
 
@@ -29,14 +30,15 @@ def test_train_writes_a_bundle_with_its_card(data, tmp_path, capsys):
                "--epochs", "1", "--rounds", "1", "--val", "c2", "--shifts", "2", "--fov-cut", "0.3",
                "--quiet"])
     assert rc == 0
-    card = json.loads((out / "model.json").read_text())["card"]
-    assert card["seed"] == 3 and card["data"]["val_ids"] == ["c2"]
-    assert card["config"]["shifts"] == 2  # the tiny configuration's 1, overridden
-    assert card["config"]["fov_cut_share"] == 0.3
-    assert "train" in card["command"] and card["training_seconds"] > 0
-    assert set(card["sparsity"]) == {"position", "orientation", "scale"}
+    card = json.loads((out / MANIFEST).read_text())["card"]
+    record = card["detector"]
+    assert record["seed"] == 3 and record["data"]["val_ids"] == ["c2"]
+    assert record["config"]["shifts"] == 2  # the tiny configuration's 1, overridden
+    assert record["config"]["fov_cut_share"] == 0.3
+    assert "train" in record["command"] and record["seconds"] > 0
+    assert set(record["figures"]["sparsity"]) == set(load_bundle(out).detector.networks())
     printed = capsys.readouterr().out
-    assert "position     cascade 1: keeps" in printed and "scale        main net" in printed
+    assert "position.cascade1" in printed and "scale.main             validation AUC" in printed
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -6,11 +6,11 @@ import torch
 
 from napari_msdl._progress import Cancelled
 from napari_msdl.detector import STAGES, Detection, DetectorModel, SearchParams, detect
-from napari_msdl.detector.cascade import InferenceNet, StageNets
-from napari_msdl.detector.features import Features
+from napari_msdl.detector.cascade import StageNets
 from napari_msdl.detector.hypotheses import OrientationSet, SizeSet
 from napari_msdl.geometry import rotation_matrices
 from napari_msdl.sparse import SADNN, cascade_net_config, main_net_config, sparsify_step
+from napari_msdl.sparse.networks import ActiveNet
 from napari_msdl.volume.volume import Volume
 
 
@@ -78,7 +78,7 @@ def test_orientation_refine_ranks_each_refined_candidates_family_as_a_group(mode
 
     from napari_msdl.detector.stages import top_indices_per_group
 
-    detect_module = sys.modules["napari_msdl.detector.detect"]
+    detect_module = sys.modules["napari_msdl.detector.stages"]
 
     calls = []
 
@@ -96,7 +96,7 @@ def test_orientation_refine_ranks_each_refined_candidates_family_as_a_group(mode
 
 
 def test_position_refine_moves_candidates_to_their_best_neighbour(model, volume):
-    from napari_msdl.detector.detect import _best_per_candidate, _neighbourhoods
+    from napari_msdl.detector.stages import _best_per_candidate, _neighbourhoods
 
     coarse = detect(volume, model, device="cpu", position_refine=0).stages["position"]
     fine = detect(volume, model, device="cpu", position_refine=1).stages["position"]
@@ -146,22 +146,30 @@ def test_progress_per_stage_and_chunk_and_cancel(model, volume):
         assert name in stages
     assert sum(1 for c in calls if c[0] == "position") > 2  # per chunk, not only per stage
 
-    def cancel(stage, done, total):
-        if stage == "orientation":
-            raise Cancelled
+    scoring = ["position", "position refine", "orientation", "orientation refine", "scale"]
+    assert [s for s in dict.fromkeys(stages) if s != "prepare"] == scoring
+    for name in scoring:  # every scoring step checks for Cancel
+        def cancel(stage, done, total, name=name):
+            if stage == name and done > 0:
+                raise Cancelled(stage)
 
-    with pytest.raises(Cancelled):
-        detect(volume, model, device="cpu", progress=cancel)
+        with pytest.raises(Cancelled, match=name):
+            detect(volume, model, device="cpu", progress=cancel)
 
 
-def test_inference_net_equals_forward_active():
+def test_the_inference_path_with_gathered_statistics_equals_training_forward():
+    """Detection hands ActiveNet the patch statistics its gathers accumulated; the logits
+    must be those of the network on the full patches."""
     net = SADNN(main_net_config(), seed=3)
     sparsify_step(net.first, 0.97)
     net.eval()
     cols = net.active_inputs()
     x = torch.rand(64, 5832) * 3
-    ref = net.forward_active(x[:, cols]).numpy()
+    ref = net(x).detach().numpy()
     xa = x[:, cols].contiguous()
     std, mean = torch.std_mean(xa.double(), dim=1, correction=0)
-    got = InferenceNet(net)(Features(xa, mean.float(), std.float()))
-    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
+    compiled = ActiveNet(net)
+    np.testing.assert_array_equal(compiled.columns, cols.numpy())
+    np.testing.assert_allclose(compiled(xa, mean.float(), std.float()), ref, rtol=1e-4,
+                               atol=1e-4)
+    np.testing.assert_allclose(compiled(xa), ref, rtol=1e-4, atol=1e-4)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from napari_msdl._progress import Cancelled
-from napari_msdl.phantoms import TOPOLOGY, fetch_sample, make_phantom, pose_from_mesh
+from napari_msdl.dataset import Dataset
+from napari_msdl.phantoms import fetch_sample, make_phantom
 from napari_msdl.phantoms.dataset import (
     SAMPLE_SEEDS,
     SAMPLE_SHAPE,
@@ -15,7 +16,7 @@ from napari_msdl.phantoms.dataset import (
     sample_data_path,
     write_phantom_dataset,
 )
-from napari_msdl.training.datasets import Dataset
+from napari_msdl.valve import TOPOLOGY, pose_from_mesh
 
 SHAPE, SPACING = (40, 40, 32), 1.5
 

@@ -7,16 +7,15 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from napari_msdl.phantoms import TOPOLOGY, make_phantom, pose_from_mesh
-from napari_msdl.phantoms.anatomy import ANNULUS_ROW, N_THETA, STJ_ROW
+from napari_msdl.phantoms import make_phantom
 from napari_msdl.phantoms.generator import (
     MAX_ROLL_DEG,
     MAX_TILT_DEG,
-    SHAPE_RANGE,
     sample_geometry,
     sample_rotation,
     sample_valve,
 )
+from napari_msdl.valve import ANNULUS_ROW, N_THETA, STJ_ROW, TOPOLOGY, pose_from_mesh
 from napari_msdl.volume import sample
 
 from .conftest import SMALL_SHAPE, SMALL_SPACING
@@ -128,12 +127,20 @@ def test_anatomy_and_pose_vary_within_the_documented_ranges():
     assert 0 <= min(tilts) and 30 < max(tilts) <= MAX_TILT_DEG
 
 
-def test_drawn_geometry_within_the_paper_ranges():
-    for s in range(50):
-        shape, spacing = sample_geometry(np.random.default_rng(s))
-        assert np.all(np.array(shape) >= SHAPE_RANGE[0])
-        assert np.all(np.array(shape) <= SHAPE_RANGE[1])
-        assert 0.75 <= spacing <= 1.0
+PAPER_SHAPES = ((100, 100, 50), (250, 250, 150))
+"""The paper's volumes: 100x100x50 to 250x250x150 voxels at 0.75 to 1 mm (DESIGN.md)."""
+
+
+def test_drawn_geometry_spans_the_paper_ranges():
+    draws = [sample_geometry(np.random.default_rng(s)) for s in range(200)]
+    shapes = np.array([d[0] for d in draws])
+    spacings = np.array([d[1] for d in draws])
+    assert np.all(shapes >= PAPER_SHAPES[0]) and np.all(shapes <= PAPER_SHAPES[1])
+    assert np.all((spacings >= 0.75) & (spacings <= 1.0))
+    # the draws cover the range, not a corner of it
+    assert np.all(shapes.min(0) < np.array(PAPER_SHAPES[0]) * 1.15)
+    assert np.all(shapes.max(0) > np.array(PAPER_SHAPES[1]) * 0.9)
+    assert spacings.min() < 0.78 and spacings.max() > 0.97
 
 
 def test_poses_of_cases_vary(small_cases, medium_cases):
@@ -150,7 +157,7 @@ def test_poses_of_cases_vary(small_cases, medium_cases):
 def test_default_shape_is_drawn_from_the_seed():
     case = make_phantom(11)
     assert list(case.volume.shape) == case.params["shape"]
-    assert np.all(np.array(case.volume.shape) >= SHAPE_RANGE[0])
+    assert np.all(np.array(case.volume.shape) >= PAPER_SHAPES[0])
     assert 0.75 <= case.volume.spacing[0] <= 1.0
     assert case.pose == pose_from_mesh(case.mesh.vertices)
 

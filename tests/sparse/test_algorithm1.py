@@ -175,7 +175,31 @@ def test_config_round_trip_and_validation():
     assert SparseTrainingConfig(target_active_inputs=7).target_for(5832) == 7
     with pytest.raises(ValueError, match="target_sparsity"):
         SparseTrainingConfig(target_sparsity=1.0)
-    with pytest.raises(ValueError, match="no SparseLinear"):
-        train_sadnn(SADNN(NetworkConfig(n_inputs=8, hidden=(2,), dense=True)),
-                    (torch.zeros(4, 8), torch.zeros(4)), (torch.zeros(4, 8), torch.zeros(4)))
+    with pytest.raises(ValueError, match="unknown Algorithm 1 configuration keys"):
+        SparseTrainingConfig.from_dict({**cfg.to_dict(), "momentum": 0.9})
     assert math.isfinite(cfg.lr)
+
+
+def test_the_dense_mode_trains_every_weight_and_keeps_the_best_epoch():
+    """The dense baseline's training: the schedule's epochs, all weights, best by validation."""
+    from napari_msdl.sparse import evaluate
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 8)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(np.float32)
+    net = SADNN(NetworkConfig(n_inputs=8, hidden=(6,), dense=True), seed=1)
+    before = net.first.weight.detach().clone()
+    cfg = SparseTrainingConfig(pretrain_epochs=2, rounds=2, epochs_per_round=3, lr=1e-2,
+                               batch_size=64)
+    history = train_sadnn(net, (x[:300], y[:300]), (x[300:], y[300:]), cfg, seed=0)
+    assert [e.epoch for e in history.pretrain] == list(range(1, 9)) and not history.rounds
+    losses = [e.val["loss"] for e in history.pretrain]
+    assert history.best["epoch"] == 1 + int(np.argmin(losses))
+    assert history.best["val_loss"] == min(losses)
+    from napari_msdl.sparse import SampleSet
+
+    assert evaluate(net, SampleSet(x[300:], y[300:]))["loss"] == pytest.approx(min(losses))
+    assert bool((net.first.weight != before).all())  # every weight trained, none masked
+    again = SADNN(NetworkConfig(n_inputs=8, hidden=(6,), dense=True), seed=1)
+    train_sadnn(again, (x[:300], y[:300]), (x[300:], y[300:]), cfg, seed=0)
+    assert torch.equal(again.first.weight, net.first.weight)  # seeded

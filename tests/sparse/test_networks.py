@@ -32,16 +32,14 @@ def test_seed_architectures():
     assert SADNN(cascade_net_config()).forward(torch.randn(3, 5832)).shape == (3,)
 
 
-@pytest.mark.parametrize("method", ["union", "gather"])
-def test_forward_and_forward_active_agree_on_the_full_grid(method):
+def test_forward_and_forward_active_agree_on_the_full_grid():
     model = SADNN(main_net_config(), seed=1)
     _sparsify(model, 0.03, seed=2)
     x = torch.rand(20, 5832) * 200 + 50
     cols = model.active_inputs()
     assert cols.numel() < 5832
     full = model(x).detach()
-    torch.testing.assert_close(model.forward_active(x[:, cols], method=method), full,
-                               rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(model.forward_active(x[:, cols]), full, rtol=1e-4, atol=1e-4)
 
 
 def test_dense_model_reads_everything():

@@ -2,15 +2,14 @@
 
 import json
 
-import numpy as np
 import pytest
 
-from napari_msdl.detector import detect, load_model
+from napari_msdl.bundle import MANIFEST, load_bundle
+from napari_msdl.dataset import create_dataset, put_case
+from napari_msdl.detector import detect
 from napari_msdl.geometry import corner_error, position_error
 from napari_msdl.phantoms import make_phantom
-from napari_msdl.training.datasets import create_dataset, put_case
-from napari_msdl.training.evaluate import evaluate_model
-from napari_msdl.training.train import tiny_config, train_detector
+from napari_msdl.training import TrainConfig, stage_report, tiny_config, train_bundle
 
 SHAPE = (56, 56, 44)
 N_CASES = 10  # 9 for training: with fewer, a tiny model's luck decides the held-out case
@@ -24,56 +23,55 @@ def trained(tmp_path_factory):
         case = make_phantom(1000 + i, shape=SHAPE, spacing=1.0)
         put_case(ds, f"c{i}", case.volume, case.pose)
     calls = []
-    model = train_detector(ds, root / "model", tiny_config(val_ids=("c9",)), seed=0,
-                           progress=lambda s, d, t: calls.append(s), command="test")
+    model = train_bundle(ds, root / "model", tiny_config(val_ids=("c9",)), seed=0,
+                         progress=lambda s, d, t: calls.append(s), command="test")
     return root, model, calls
 
 
 def test_tiny_model_detects_a_held_out_phantom(trained):
-    root, model, _ = trained
+    root, _, _ = trained
     case = make_phantom(2000, shape=SHAPE, spacing=1.0)
-    det = detect(case.volume, load_model(root / "model"), device="cpu")
+    det = detect(case.volume, load_bundle(root / "model").detector, device="cpu")
     assert position_error(det.pose, case.pose) < 10.0
     assert corner_error(det.pose, case.pose) < 15.0
 
 
 def test_card_and_progress(trained):
     root, model, calls = trained
-    card = json.loads((root / "model" / "model.json").read_text())["card"]
-    assert card["seed"] == 0 and card["command"] == "test"
-    assert card["data"]["val_ids"] == ["c9"] and card["data"]["train_cases"] == 9
+    assert model.boundary is None  # the dataset has no meshes
+    card = json.loads((root / "model" / MANIFEST).read_text())["card"]
+    record = card["detector"]
+    assert record["seed"] == 0 and record["command"] == "test" and card["boundary"] is None
+    assert record["data"]["val_ids"] == ["c9"] and record["data"]["train_cases"] == 9
+    assert TrainConfig.from_dict(record["config"]) == tiny_config(val_ids=("c9",))
+    networks = record["figures"]["networks"]
     for stage in ("position", "orientation", "scale"):
-        level = card["stages"][stage]["cascade"][0]
+        level = networks[f"{stage}.cascade1"]
         assert level["train"]["recall"] >= 0.99
         assert 0.0 <= level["validation"]["rejected"] <= 1.0
-        assert 0.0 < card["sparsity"][stage]["main"] < 1.0
-    assert card["training_seconds"] > 0
-    assert {"position_error", "corner_error"} <= set(card["validation"])
+        assert 0.0 < record["figures"]["sparsity"][f"{stage}.main"] < 1.0
+    assert record["seconds"] > 0
+    assert {"position_error", "corner_error"} <= set(record["figures"]["validation"])
     assert any(c.startswith("position cascade 1") for c in calls)
     assert any(c.startswith("scale main") for c in calls)
 
 
-def test_evaluate_writes_table_one(trained, tmp_path):
-    root, _, _ = trained
-    report = evaluate_model(root / "model", root / "data", tmp_path / "report")
-    doc = json.loads((tmp_path / "report" / "report.json").read_text())
-    for key in ("position_error", "corner_error"):
-        assert set(doc[key]) == {"mean", "median", "std"}
-    assert len(doc["cases"]) == N_CASES
-    assert set(doc["cases"][0]) >= {"id", "position_error", "corner_error", "seconds"}
-    assert np.isclose(doc["position_error"]["mean"],
-                      np.mean([c["position_error"] for c in doc["cases"]]))
-    assert "Mean" in report["table"] and (tmp_path / "report" / "report.md").is_file()
-
-
 def test_stage_report_gives_every_cascade_level_and_main_net(trained):
-    from napari_msdl.training.train import stage_report
-
-    root, model, _ = trained
-    text = stage_report(model.card)
+    _, model, _ = trained
+    text = stage_report(model.card.detector)
+    networks = model.card.detector.figures["networks"]
     for stage in ("position", "orientation", "scale"):
-        level = model.card["stages"][stage]["cascade"][0]
-        assert (f"{stage:<12} cascade 1: keeps {level['train']['recall']:.1%} / "
+        level = networks[f"{stage}.cascade1"]
+        assert (f"{stage + '.cascade1':<22} keeps {level['train']['recall']:.1%} / "
                 f"{level['validation']['recall']:.1%}") in text
-        assert f"{stage:<12} main net: validation AUC" in text
+        assert f"{stage + '.main':<22} validation AUC" in text
     assert len(text.splitlines()) == 6  # one cascade level and a main net per stage
+
+
+def test_training_refuses_too_few_cases_before_any_work(tmp_path):
+    ds = create_dataset(tmp_path / "d")
+    case = make_phantom(1000, shape=SHAPE, spacing=1.0)
+    put_case(ds, "only", case.volume, case.pose)
+    with pytest.raises(ValueError, match="at least 2 annotated"):
+        train_bundle(ds, tmp_path / "m", tiny_config())
+    assert not (tmp_path / "m").exists()

@@ -68,14 +68,14 @@ class DetectValveWidget(Container):
         return [(layer.name, layer) for layer in image_layers(self.viewer)]
 
     def _model(self) -> Any:
-        from napari_msdl.pipeline import load_valve_model
+        from napari_msdl.bundle import load_bundle
 
         if self.use_bundled.value:
-            return load_valve_model()
+            return load_bundle()
         path = Path(self.model_path.value)
         if not str(self.model_path.value) or not path.exists():
             raise ValueError(f"choose a model folder, got {str(path)!r}")
-        return load_valve_model(path)
+        return load_bundle(path)
 
     def run(self) -> None:
         """Start a detection on the chosen layer (errors go to the status line)."""

@@ -38,7 +38,7 @@ class EditMeshWidget(Container):
     """Correct a valve mesh by hand and save it as an annotation."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        from napari_msdl.training.bundle import bundled_model_path
+        from napari_msdl.bundle import bundled_model_path
 
         super().__init__(labels=True)
         self.viewer = viewer
@@ -87,12 +87,15 @@ class EditMeshWidget(Container):
 
     def _shape_space(self, n_vertices: int) -> tuple[ShapeSpace | None, str]:
         """The shape space of the chosen model folder, or None and why not."""
-        from napari_msdl.boundary import BoundaryModel
+        from napari_msdl.bundle import load_bundle
 
         try:
-            space = BoundaryModel.load(Path(self.model_path.value)).shape_space
+            boundary = load_bundle(Path(self.model_path.value)).boundary
         except (OSError, ValueError) as e:
             return None, f"Snap is off: {e}"
+        if boundary is None:
+            return None, "Snap is off: the model has no boundary model (no shape space)"
+        space = boundary.shape_space
         if space.n_vertices != n_vertices:
             return None, (f"Snap is off: the model's shape space has {space.n_vertices} "
                           f"vertices, the mesh {n_vertices}")
@@ -234,7 +237,7 @@ class EditMeshWidget(Container):
 
     def _volume_for(self, folder: Path, case_id: str) -> Any:
         """The chosen image as a Volume for a new case; None for an existing one."""
-        from napari_msdl.training.datasets import MANIFEST, Dataset
+        from napari_msdl.dataset import MANIFEST, Dataset
 
         if (folder / MANIFEST).is_file():
             if case_id in {c.id for c in Dataset.open(folder, check_files=False)}:

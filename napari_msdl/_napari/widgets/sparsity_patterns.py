@@ -63,20 +63,23 @@ class SparsityPatternsWidget(Container):
         return [(GRID_PLACEMENT, None), *boxes]
 
     def _stage_choices(self, _widget: Any = None) -> list[str]:
-        return [] if self.model is None else list(self.model.stages)
+        return [] if self.model is None else list(self.model.detector.stages)
 
     def _network_choices(self, _widget: Any = None) -> list[str]:
-        if self.model is None or self.stage.value not in self.model.stages:
+        from napari_msdl.detector.model import parse_network_name
+
+        if self.model is None or self.stage.value not in self.model.detector.stages:
             return []
-        n = len(self.model.stages[self.stage.value].cascade)
-        return [f"cascade {i + 1}" for i in range(n)] + ["main"]
+        return [name for name in self.model.detector.networks()
+                if parse_network_name(name)[0] == self.stage.value]
 
     def load(self) -> None:
         """Load the chosen model and list its stages."""
-        from napari_msdl.detector import load_model
+        from napari_msdl.bundle import load_bundle
 
         try:
-            self.model = load_model(None if self.use_bundled.value else Path(self.model_path.value))
+            self.model = load_bundle(None if self.use_bundled.value
+                                     else Path(self.model_path.value))
         except (ValueError, FileNotFoundError) as e:
             self.summary.value = f"Cannot load the model: {e}"
             return
@@ -86,15 +89,15 @@ class SparsityPatternsWidget(Container):
     def _stage_changed(self, *_: Any) -> None:
         if self.model is None or self.stage.value is None:
             return
+        from napari_msdl.detector.model import network_name
+
         self.network.reset_choices()
-        self.network.value = "main"
+        self.network.value = network_name(self.stage.value)
         self._network_changed()
 
     def current_net(self) -> Any:
         """The network chosen in the stage and network boxes."""
-        nets = self.model.stages[self.stage.value]
-        label = self.network.value
-        return nets.main if label == "main" else nets.cascade[int(label.split()[1]) - 1]
+        return self.model.detector.network(self.network.value)
 
     def _network_changed(self, *_: Any) -> None:
         if self.model is None or self.network.value is None:
@@ -118,14 +121,14 @@ class SparsityPatternsWidget(Container):
         index = None if self.filter.value < 0 else int(self.filter.value)
         box = self.placement.value
         pose = None if box is None else _pose_of(box)
-        name = f"{self.stage.value} {self.network.value}"
+        name = self.network.value
         for data, meta, kind in pattern_layers(net, index, pose, name):
             set_layer(self.viewer, data, meta, kind)
 
     def _plot_curves(self) -> None:
         from napari_msdl._napari.pattern_layers import training_curves
 
-        curves = training_curves(self.model, self.stage.value, self.network.value)
+        curves = training_curves(self.model.card, self.network.value)
         ax_sparsity, ax_loss = self._figure.axes
         for ax in (ax_sparsity, ax_loss):
             ax.clear()

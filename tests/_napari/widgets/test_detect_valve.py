@@ -74,9 +74,10 @@ def test_scaled_and_translated_image_gives_the_box_in_world(make_napari_viewer, 
     assert w.detection is not None, w.status.value
     # the same search on the same voxels: the box is the one found in voxel space,
     # shifted by translate (the grid follows the image's origin)
+    from napari_msdl.bundle import load_bundle
     from napari_msdl.detector import detect
 
-    ref = detect(case.volume, str(tiny_detector[0]), device="cpu")
+    ref = detect(case.volume, load_bundle(tiny_detector[0]).detector, device="cpu")
     np.testing.assert_allclose(w.detection.pose.center - ref.pose.center, [100, -50, 7],
                                atol=1e-6)
     np.testing.assert_allclose(w.detection.pose.size, ref.pose.size, rtol=1e-9)

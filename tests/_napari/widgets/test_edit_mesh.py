@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from napari_msdl._napari.widgets.edit_mesh import EditMeshWidget
-from napari_msdl.phantoms import TOPOLOGY
-from napari_msdl.training.datasets import Dataset
+from napari_msdl.dataset import Dataset
+from napari_msdl.valve import TOPOLOGY
 
 pytestmark = pytest.mark.gui
 
@@ -93,20 +93,23 @@ def test_a_failed_save_is_reported_and_keeps_the_edit(widget, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def shape_model(tmp_path_factory):
-    """A boundary model folder whose shape space is fitted on the three sample meshes (its
+def shape_model(tmp_path_factory, tiny_detector):
+    """A bundle whose boundary model's shape space is fitted on the three sample meshes (its
     classifier is untrained: Snap needs only the shape space)."""
-    from napari_msdl._napari.sample_data import sample_dataset_path
     from napari_msdl.boundary import BoundaryModel, PatchSpec, ShapeSpace
+    from napari_msdl.bundle import ModelCard, TrainingRecord, ValveModel, load_bundle, save_bundle
+    from napari_msdl.phantoms.dataset import sample_data_path
     from napari_msdl.sparse.networks import SADNN, NetworkConfig
 
-    cases = list(Dataset.open(sample_dataset_path()))
+    cases = list(Dataset.open(sample_data_path()))
     space = ShapeSpace.fit([c.load_mesh().vertices for c in cases], [c.pose for c in cases],
                            TOPOLOGY.faces)
     patch = PatchSpec(n_normal=5, normal_step_mm=1.0, n_tangent=1, tangent_step_mm=1.0)
     net = SADNN(NetworkConfig(n_inputs=patch.n_inputs, hidden=(4,)))
-    folder = tmp_path_factory.mktemp("shape-model")
-    BoundaryModel(shape_space=space, classifier=net, patch=patch).save(folder)
+    folder = tmp_path_factory.mktemp("shape-model") / "model"
+    boundary = BoundaryModel(shape_space=space, classifier=net, patch=patch)
+    save_bundle(ValveModel(load_bundle(tiny_detector[0]).detector, boundary,
+                           ModelCard(boundary=TrainingRecord())), folder)
     return folder
 
 

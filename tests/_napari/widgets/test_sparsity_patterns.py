@@ -22,15 +22,15 @@ def widget(make_napari_viewer, tiny_detector):
 
 def test_one_filter_shows_its_points_coloured_by_weight(widget):
     widget.stage.value = "orientation"
-    widget.network.value = "main"
+    widget.network.value = "orientation.main"
     widget.filter.value = 3
     widget.show_pattern()
-    layer = widget.viewer.layers["orientation main: filter 3"]
+    layer = widget.viewer.layers["orientation.main: filter 3"]
     pattern = first_sparse_layer(widget.current_net()).filter_pattern(3)
     np.testing.assert_allclose(layer.data, pattern.ijk)
     np.testing.assert_allclose(layer.features["weight"], pattern.weights)
     assert "density" in widget.summary.value and "scatter" in widget.summary.value
-    heat = widget.viewer.layers["orientation main: filters per grid point"]
+    heat = widget.viewer.layers["orientation.main: filters per grid point"]
     assert heat.data.shape == (18, 18, 18)
     assert heat.data.sum() == first_sparse_layer(widget.current_net()).mask.sum()
 
@@ -43,9 +43,9 @@ def test_all_filters_and_placement_in_a_box(widget):
     widget.placement.value = widget.viewer.layers["some box"]
     widget.filter.value = -1
     widget.stage.value = "position"
-    widget.network.value = "cascade 1"
+    widget.network.value = "position.cascade1"
     widget.show_pattern()
-    layer = widget.viewer.layers["position cascade 1: all filters"]
+    layer = widget.viewer.layers["position.cascade1: all filters"]
     unit = pose.to_box(layer.data)
     assert np.all(np.abs(unit) < 0.5)
     layer_net = first_sparse_layer(widget.current_net())
@@ -54,6 +54,6 @@ def test_all_filters_and_placement_in_a_box(widget):
 
 def test_curves_are_plotted_from_the_card(widget):
     widget.stage.value = "scale"
-    widget.network.value = "main"
+    widget.network.value = "scale.main"
     ax = widget._figure.axes[0]
     assert len(ax.lines) == 1 and len(ax.lines[0].get_xdata()) >= 1

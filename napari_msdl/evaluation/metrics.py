@@ -1,4 +1,6 @@
-"""Mesh error: the mean symmetric point-to-surface distance (mm) of Tables II and III.
+"""The error measures of the tables: the mesh error (mm) of Tables II and III, and the
+mean / median / std :func:`summary` every table reports (Table I's position and corner
+errors are :func:`napari_msdl.geometry.position_error` and ``corner_error``).
 
 ``mesh_error(a, b)`` is the mean of (the mean distance from the vertices of ``a`` to the
 surface of ``b``) and (the mean distance from the vertices of ``b`` to the surface of
@@ -53,11 +55,12 @@ def mesh_error(a, b) -> float:
     return 0.5 * float(point_to_surface(va, b).mean() + point_to_surface(vb, a).mean())
 
 
-def summary(values) -> dict[str, float]:
-    """Mean, median and (population) standard deviation, as the paper's tables give."""
+def summary(values) -> dict[str, float | None]:
+    """Mean, median and (population) standard deviation, as the paper's tables give them,
+    and the count ``n``; the statistics are None (JSON null) when there are no values."""
     x = np.asarray(values, dtype=np.float64)
     if x.size == 0:
-        return {"mean": float("nan"), "median": float("nan"), "std": float("nan"), "n": 0}
+        return {"mean": None, "median": None, "std": None, "n": 0}
     return {"mean": float(x.mean()), "median": float(np.median(x)), "std": float(x.std()),
             "n": int(x.size)}
 

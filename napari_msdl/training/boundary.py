@@ -13,12 +13,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from napari_msdl._io import check_keys, check_number
 from napari_msdl._progress import no_progress
-from napari_msdl.boundary.classifier import ClassifierConfig, boundary_samples, fit_classifier
-from napari_msdl.boundary.deform import DeformParams
-from napari_msdl.boundary.model import BoundaryModel
-from napari_msdl.boundary.shape_space import ShapeSpace
+from napari_msdl.boundary import BoundaryModel, DeformParams, ShapeSpace
+from napari_msdl.bundle import TrainingRecord
+from napari_msdl.dataset import Dataset
 from napari_msdl.geometry import Pose
+from napari_msdl.training.boundary_classifier import (
+    ClassifierConfig,
+    boundary_samples,
+    fit_classifier,
+)
 from napari_msdl.volume import Volume
 
 CaseTuple = tuple[Volume, Pose, object]
@@ -33,14 +38,28 @@ class BoundaryConfig:
     shape_variance: float = 0.98
     deform: DeformParams = field(default_factory=DeformParams)
 
+    def __post_init__(self) -> None:
+        check_number("shape_variance", self.shape_variance, 0.0, 1.0, low_open=True)
+
     def to_dict(self) -> dict:
         return {"classifier": self.classifier.to_dict(), "shape_variance": self.shape_variance,
                 "deform": self.deform.to_dict()}
 
+    @classmethod
+    def from_dict(cls, d: dict) -> BoundaryConfig:
+        """The configuration :meth:`to_dict` wrote; unknown keys are refused."""
+        d = dict(check_keys(d, ("classifier", "shape_variance", "deform"),
+                            "boundary training configuration"))
+        if "classifier" in d:
+            d["classifier"] = ClassifierConfig.from_dict(d["classifier"])
+        if "deform" in d:
+            d["deform"] = DeformParams.from_dict(d["deform"])
+        return cls(**d)
+
 
 def dataset_cases(dataset) -> Iterator[CaseTuple]:
-    """``(volume, pose, mesh)`` for every case of a :class:`~napari_msdl.training.datasets.
-    Dataset` that has both a pose and a mesh, read one at a time."""
+    """``(volume, pose, mesh)`` for every case of a :class:`~napari_msdl.dataset.Dataset`
+    that has both a pose and a mesh, read one at a time."""
     for case in dataset:
         if case.pose is not None and case.mesh is not None:
             yield case.load_volume(), case.pose, case.load_mesh()
@@ -53,23 +72,27 @@ def _vertices(mesh) -> np.ndarray:
     return v
 
 
-def train_boundary(cases: Iterable[CaseTuple], faces: np.ndarray | None = None,
+def train_boundary(cases: Iterable[CaseTuple] | Dataset, faces: np.ndarray | None = None,
                    config: BoundaryConfig | None = None, seed: int = 0,
-                   progress: Callable[[str, int, int], None] | None = None) -> BoundaryModel:
-    """Train a :class:`BoundaryModel` from ``(volume, pose, mesh)`` cases or a Dataset.
+                   progress: Callable[[str, int, int], None] | None = None,
+                   command: str | None = None) -> tuple[BoundaryModel, TrainingRecord]:
+    """Train a :class:`BoundaryModel` from ``(volume, pose, mesh)`` cases or a Dataset;
+    returns it and the record of its training (for the bundle's card).
 
     ``faces`` defaults to the first mesh's faces (all meshes share one topology).
     Deterministic in ``seed``. ``progress(stage, done, total)`` is called per case
     (``"boundary samples"``) and by Algorithm 1; raising
-    :class:`~napari_msdl._progress.Cancelled` from it stops the job. The model's card
-    holds the classifier's validation figures (loss, accuracy, AUC, mean probability by
+    :class:`~napari_msdl._progress.Cancelled` from it stops the job. The record's figures
+    hold the classifier's validation figures (loss, accuracy, AUC, mean probability by
     distance to the boundary), the shape space's modes and residual, and the timings.
     """
     config = config or BoundaryConfig()
     progress = progress or no_progress
-    total = len(cases) if hasattr(cases, "__len__") else None
-    if hasattr(cases, "cases") and hasattr(cases, "root"):
+    data: dict = {}
+    if isinstance(cases, Dataset):
+        data = {"dataset": str(cases.root.resolve()), "name": cases.name}
         cases = dataset_cases(cases)
+    total = len(cases) if hasattr(cases, "__len__") else None
     ccfg = config.classifier
     rng = np.random.default_rng(seed)
     meshes, poses, parts = [], [], {True: [], False: []}
@@ -97,11 +120,13 @@ def train_boundary(cases: Iterable[CaseTuple], faces: np.ndarray | None = None,
     space = ShapeSpace.fit(meshes, poses, faces, variance=config.shape_variance)
     shape_s = time.perf_counter() - t0
     trained = fit_classifier(parts[False], parts[True], ccfg, seed=seed, progress=progress)
-    card = {"trained_on": {"cases": len(meshes), "seed": seed},
-            "config": config.to_dict(),
-            "shape_space": space.meta(),
-            "classifier": trained.report,
-            "seconds": {"sampling": sampling_s, "shape_space": shape_s,
-                        "classifier": trained.report["training_seconds"]}}
-    return BoundaryModel(shape_space=space, classifier=trained.network, patch=ccfg.patch,
-                         deform=config.deform, card=card)
+    seconds = {"sampling": sampling_s, "shape_space": shape_s,
+               "classifier": trained.report["training_seconds"]}
+    record = TrainingRecord(
+        command=command, seed=seed, config=config.to_dict(),
+        data={**data, "cases": len(meshes)}, seconds=round(sum(seconds.values()), 1),
+        figures={"shape_space": space.meta(), "classifier": trained.report,
+                 "seconds": seconds})
+    model = BoundaryModel(shape_space=space, classifier=trained.network, patch=ccfg.patch,
+                          deform=config.deform)
+    return model, record

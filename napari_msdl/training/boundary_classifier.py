@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import torch
 
+from napari_msdl._io import check_keys
 from napari_msdl._progress import no_progress
 from napari_msdl.boundary.features import PatchSpec, sample_patches, tangent_frames
 from napari_msdl.boundary.shape_space import vertex_normals
@@ -77,9 +78,11 @@ class ClassifierConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ClassifierConfig:
-        d = dict(d)
-        d["patch"] = PatchSpec.from_dict(d["patch"])
-        d["sparse"] = SparseTrainingConfig.from_dict(d["sparse"])
+        d = dict(check_keys(d, [f.name for f in fields(cls)], "boundary classifier config"))
+        if "patch" in d:
+            d["patch"] = PatchSpec.from_dict(d["patch"])
+        if "sparse" in d:
+            d["sparse"] = SparseTrainingConfig.from_dict(d["sparse"])
         return cls(**d)
 
 
@@ -169,58 +172,3 @@ def _stack(parts: list, config: ClassifierConfig) -> SampleSet:
     ratio = config.negatives_per_vertex / config.positives_per_vertex
     w = np.where(y > 0.5, ratio, 1.0).astype(np.float32)
     return SampleSet(torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(w))
-
-
-@dataclass(frozen=True)
-class CompiledClassifier:
-    """A trained SADNN as NumPy arrays for fast CPU inference on the active inputs.
-
-    Computes exactly what ``SADNN.forward_active`` does (per-patch normalisation over the
-    active inputs, the compact sparse first layer, ReLU, the dense head), with BLAS
-    matmuls and in-place NumPy passes, free of torch's per-call overhead.
-    """
-
-    columns: np.ndarray
-    weights: tuple[np.ndarray, ...]
-    biases: tuple[np.ndarray, ...]
-    first_row_sums: np.ndarray
-    normalize: bool
-    eps: float
-
-    @classmethod
-    def from_network(cls, net: SADNN) -> CompiledClassifier:
-        with torch.no_grad():
-            if hasattr(net.first, "compact"):
-                w, b = net.first.compact()
-            else:
-                w, b = net.first.weight, net.first.bias
-            lins = [m for m in net.head if isinstance(m, torch.nn.Linear)]
-            ws = [w, *(m.weight for m in lins)]
-            bs = [b, *(m.bias for m in lins)]
-            weights = tuple(np.ascontiguousarray(x.detach().numpy().T, np.float32) for x in ws)
-            biases = tuple(x.detach().numpy().astype(np.float32) for x in bs)
-        return cls(columns=net.active_inputs().numpy(), weights=weights, biases=biases,
-                   first_row_sums=weights[0].sum(axis=0), normalize=net.config.normalize,
-                   eps=float(net.config.eps))
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """Logits (N,) from the active inputs ``x`` (N, K) float32."""
-        from napari_msdl.sparse.networks import patch_stats
-
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        h = x @ self.weights[0]
-        if self.normalize:
-            mean, std = (t.numpy() for t in patch_stats(torch.from_numpy(x)))
-            h -= mean * self.first_row_sums
-            h /= std + np.float32(self.eps)
-        h += self.biases[0]
-        for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
-            np.maximum(h, 0.0, out=h)
-            h = h @ w
-            h += b
-        return h[:, 0]
-
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        """Sigmoid of :meth:`logits`."""
-        z = self.logits(x)
-        return 1.0 / (1.0 + np.exp(-z))

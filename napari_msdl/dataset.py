@@ -1,4 +1,4 @@
-"""Datasets: the one reader and writer of DESIGN.md's dataset folders.
+"""Datasets: the one reader and writer of dataset folders (docs/formats.md).
 
 ```
 DATASET/
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_msdl._io import atomic_path, write_text_atomic
+from napari_msdl._io import write_text_atomic
 from napari_msdl.geometry import Pose
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class Case:
 
     def load_mesh(self) -> trimesh.Trimesh:
         """Read the case's mesh (physical mm); ``ValueError`` if the case has none."""
+        from napari_msdl.mesh import load_mesh
+
         if self.mesh is None:
             raise ValueError(f"case {self.id!r} has no mesh")
         return load_mesh(self.mesh)
@@ -71,32 +73,6 @@ class Case:
         if self.mesh is not None:
             entry["mesh"] = _relative(self.mesh, root)
         return entry
-
-
-def load_mesh(path: str | Path) -> trimesh.Trimesh:
-    """Read a mesh file (PLY/STL/OBJ) without merging or reordering vertices."""
-    import trimesh
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mesh file not found: {path}")
-    try:
-        mesh = trimesh.load(path, force="mesh", process=False)
-    except Exception as e:  # trimesh raises many types for bad files
-        raise ValueError(f"{path}: cannot read mesh: {e}") from e
-    if len(mesh.vertices) == 0:
-        raise ValueError(f"{path}: mesh has no vertices")
-    return mesh
-
-
-def save_mesh(mesh: trimesh.Trimesh, path: str | Path) -> None:
-    """Write a mesh atomically; the format follows the extension (.ply, .stl, .obj)."""
-    path = Path(path)
-    kind = path.suffix.lower().lstrip(".")
-    if kind not in ("ply", "stl", "obj"):
-        raise ValueError(f"{path}: mesh files must end in .ply, .stl or .obj")
-    with atomic_path(path) as tmp:
-        mesh.export(tmp, file_type=kind)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -226,6 +202,7 @@ def put_case(dataset: Dataset, case_id: str, volume: Volume | None = None,
     was, with no stray file. Updating a case without a ``volume`` keeps its image; other
     cases are never touched.
     """
+    from napari_msdl.mesh import save_mesh
     from napari_msdl.volume import save_volume
 
     check_case_id(case_id)

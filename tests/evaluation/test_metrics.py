@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from napari_msdl.boundary import mesh_error, point_to_surface, summary
+from napari_msdl.evaluation import mesh_error, point_to_surface, summary
 
 
 def test_identical_meshes_have_zero_error():

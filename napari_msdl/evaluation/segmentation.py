@@ -2,7 +2,7 @@
 
 :func:`evaluate_segmentation` runs, per case, the initialisation (mean shape in the box),
 the learned deformation and the non-learned one (gradient along the normal) from the same
-box, and reports each mesh error (:func:`~napari_msdl.boundary.metrics.mesh_error`) per
+box, and reports each mesh error (:func:`~napari_msdl.evaluation.metrics.mesh_error`) per
 case and as mean / median / std. The box is the one given in ``poses``, else the one the
 detector finds with ``detector_model``, else the true one.
 """
@@ -15,9 +15,8 @@ from typing import Any
 import numpy as np
 
 from napari_msdl._progress import no_progress
-from napari_msdl.boundary.deform import segment
-from napari_msdl.boundary.metrics import mesh_error, summary
-from napari_msdl.boundary.model import BoundaryModel
+from napari_msdl.boundary import BoundaryModel, segment
+from napari_msdl.evaluation.metrics import mesh_error, summary
 from napari_msdl.geometry import Pose, corner_error, position_error, rotation_matrices
 
 TABLE3_LEARNED = "detection + mean shape + learned boundary deformation"
@@ -75,7 +74,7 @@ def evaluate_segmentation(cases: Iterable[tuple[Any, Pose, Any]], boundary_model
                                      ids[i] if ids is not None else str(i), source,
                                      baselines))
         progress("segmentation", i + 1, i + 1)
-    return summarize(rows)
+    return summarize_segmentation(rows)
 
 
 def segmentation_row(volume, pose: Pose, true_pose: Pose, mesh, boundary_model: BoundaryModel,
@@ -102,7 +101,7 @@ def segmentation_row(volume, pose: Pose, true_pose: Pose, mesh, boundary_model: 
     return row
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize_segmentation(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The report of :func:`evaluate_segmentation` from its per-case rows."""
     col = lambda k: [r[k] for r in rows if k in r]  # noqa: E731
     init, final = np.array(col("mesh_error_init")), np.array(col("mesh_error_final"))

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import trimesh
 
+from napari_msdl.dataset import Dataset, create_dataset, put_case
 from napari_msdl.geometry import Pose
-from napari_msdl.training.datasets import Dataset, create_dataset, load_mesh, put_case
+from napari_msdl.mesh import load_mesh
 from napari_msdl.volume import Volume
 
 POSE = Pose(center=[10, 11, 12], angles=[0.1, 0.2, 0.3], size=[20, 21, 22])

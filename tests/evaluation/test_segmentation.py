@@ -3,15 +3,13 @@
 import numpy as np
 import pytest
 
-from napari_msdl.boundary import evaluate_segmentation, perturb_pose
-from napari_msdl.boundary.evaluate import TABLE3_BASELINES, TABLE3_LEARNED
+from napari_msdl.evaluation import evaluate_segmentation, perturb_pose
+from napari_msdl.evaluation.segmentation import TABLE3_BASELINES, TABLE3_LEARNED
 from napari_msdl.geometry import corner_error, position_error
-
-from .conftest import as_tuples
 
 
 def test_report_has_tables_two_and_three(tiny_model, unseen_case, train_cases):
-    cases = as_tuples([unseen_case, train_cases[0]])
+    cases = [(c.volume, c.pose, c.mesh) for c in (unseen_case, train_cases[0])]
     poses = [perturb_pose(c[1], np.random.default_rng(i)) for i, c in enumerate(cases)]
     r = evaluate_segmentation(cases, tiny_model, poses, ids=["a", "b"])
     assert r["n_cases"] == 2 and [c["id"] for c in r["cases"]] == ["a", "b"]
@@ -29,12 +27,13 @@ def test_report_has_tables_two_and_three(tiny_model, unseen_case, train_cases):
 
 
 def test_true_pose_is_used_without_poses_or_detector(tiny_model, unseen_case):
-    r = evaluate_segmentation(as_tuples([unseen_case]), tiny_model, baselines=())
+    case = [(unseen_case.volume, unseen_case.pose, unseen_case.mesh)]
+    r = evaluate_segmentation(case, tiny_model, baselines=())
     assert r["cases"][0]["pose_source"] == "truth"
     assert r["cases"][0]["corner_error"] == 0.0
     assert "mesh_error_gradient" not in r and len(r["table3"]) == 1
     with pytest.raises(ValueError, match="baselines"):
-        evaluate_segmentation(as_tuples([unseen_case]), tiny_model, baselines=("snake",))
+        evaluate_segmentation(case, tiny_model, baselines=("snake",))
 
 
 def test_perturbation_is_like_the_detector_target(unseen_case):

@@ -1,0 +1,32 @@
+"""evaluate_bundle: Table I per case and summarised, written as JSON and Markdown."""
+
+import json
+
+import numpy as np
+import pytest
+
+from napari_msdl.evaluation import evaluate_bundle, summary
+
+
+def test_evaluate_writes_table_one(tiny_detector, tmp_path):
+    model_dir, data_dir = tiny_detector
+    report = evaluate_bundle(model_dir, data_dir, tmp_path / "report")
+    doc = json.loads((tmp_path / "report" / "report.json").read_text())
+    for key in ("position_error", "corner_error"):
+        assert set(doc[key]) == {"mean", "median", "std", "n"} and doc[key]["n"] == 10
+    assert len(doc["cases"]) == 10
+    assert set(doc["cases"][0]) >= {"id", "position_error", "corner_error", "seconds"}
+    assert np.isclose(doc["position_error"]["mean"],
+                      np.mean([c["position_error"] for c in doc["cases"]]))
+    assert "Mean" in report["table"] and (tmp_path / "report" / "report.md").is_file()
+
+
+def test_a_summary_of_nothing_is_null_not_nan():
+    assert summary([]) == {"mean": None, "median": None, "std": None, "n": 0}
+    assert summary([1.0, 3.0]) == {"mean": 2.0, "median": 2.0, "std": 1.0, "n": 2}
+
+
+def test_the_baseline_must_be_dense(tiny_detector, tmp_path):
+    with pytest.raises(ValueError, match="dense"):
+        evaluate_bundle(tiny_detector[0], tiny_detector[1], tmp_path / "r",
+                        baseline=tiny_detector[0])
