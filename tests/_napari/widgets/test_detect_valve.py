@@ -43,14 +43,31 @@ def test_detect_valve_adds_the_box_in_world_coordinates(widget, qtbot, tmp_path)
     assert len(doc["corners"]) == 8
 
 
-def test_cancel_stops_the_detection_and_changes_nothing(widget, qtbot):
+def test_cancel_stops_the_detection_and_changes_nothing(widget, qtbot, monkeypatch):
+    """A detection that would run for 30 s reports progress; Cancel must end it at its next
+    report, with no result and no layers (a Cancel that does nothing lets it finish)."""
+    import time
+
+    import napari_msdl.pipeline as pipeline
+
+    real = pipeline.find_valve
+
+    def slow_find_valve(volume, model, progress):
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            progress("position", 1, 1000)
+            time.sleep(0.01)
+        return real(volume, model, progress=progress)
+
+    monkeypatch.setattr(pipeline, "find_valve", slow_find_valve)
     widget.detect_button.clicked()
+    qtbot.waitUntil(lambda: "position" in widget.status.value, timeout=10_000)
     widget.cancel_button.clicked()
     qtbot.waitUntil(lambda: not widget.job.running, timeout=60_000)
-    assert widget.detection is None or "Cancelled" not in widget.status.value
-    if widget.detection is None:
-        assert "Cancelled" in widget.status.value
-        assert not any("detected box" in layer.name for layer in widget.viewer.layers)
+    assert widget.detection is None
+    assert "Cancelled" in widget.status.value
+    assert not any("detected box" in layer.name for layer in widget.viewer.layers)
+    assert widget.detect_button.enabled and not widget.cancel_button.enabled
 
 
 def test_a_bad_model_folder_is_reported_not_raised(widget, tmp_path):
