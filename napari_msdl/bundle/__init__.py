@@ -47,11 +47,6 @@ class ValveModel:
     card: ModelCard = field(default_factory=ModelCard)
     path: Path | None = None
 
-    @property
-    def name(self) -> str:
-        """The bundle's folder name, or "unsaved model"."""
-        return self.path.name if self.path is not None else "unsaved model"
-
 
 def load_bundle(path: str | Path | None = None) -> ValveModel:
     """Read a bundle folder; ``None`` reads the bundled phantom model."""

@@ -31,7 +31,19 @@ from typing import Any
 import torch
 
 from napari_msdl._io import atomic_path, check_keys, read_model_files
+from napari_msdl.boundary import BoundaryModel, DeformParams, PatchSpec, ShapeSpace
+from napari_msdl.bundle.card import ModelCard
 from napari_msdl.bundle.layout import FORMAT, LEGACY_MANIFEST, MANIFEST, VERSION, WEIGHTS
+from napari_msdl.detector.cascade import StageNets
+from napari_msdl.detector.hypotheses import OrientationSet, SizeSet
+from napari_msdl.detector.model import (
+    STAGES,
+    DetectorModel,
+    SearchParams,
+    network_name,
+    parse_network_name,
+)
+from napari_msdl.sparse import SADNN
 
 DETECTOR_KEYS = ("dense", "search", "orientations", "sizes", "networks")
 BOUNDARY_KEYS = ("shape_space", "patch", "classifier", "deform")
@@ -64,9 +76,7 @@ def _expand(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return state
 
 
-def _load_net(config: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: str):
-    from napari_msdl.sparse import SADNN
-
+def _load_net(config: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: str) -> SADNN:
     net = SADNN.from_config(config)
     state = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
     net.load_state_dict(_expand(state), strict=True)
@@ -74,9 +84,7 @@ def _load_net(config: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: 
     return net
 
 
-def _detector_doc(model, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
-    from napari_msdl.detector.model import parse_network_name
-
+def _detector_doc(model: DetectorModel, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     networks = {}
     for name, net in model.networks().items():
         stage, level = parse_network_name(name)
@@ -90,11 +98,7 @@ def _detector_doc(model, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
             "networks": networks}
 
 
-def _detector_from(doc: dict[str, Any], tensors: dict[str, torch.Tensor]):
-    from napari_msdl.detector.cascade import StageNets
-    from napari_msdl.detector.hypotheses import OrientationSet, SizeSet
-    from napari_msdl.detector.model import STAGES, DetectorModel, SearchParams, network_name
-
+def _detector_from(doc: dict[str, Any], tensors: dict[str, torch.Tensor]) -> DetectorModel:
     check_keys(doc, DETECTOR_KEYS, "detector")
     networks = doc["networks"]
     if not isinstance(networks, dict):
@@ -125,7 +129,7 @@ def _detector_from(doc: dict[str, Any], tensors: dict[str, torch.Tensor]):
                          dense=bool(doc["dense"]))
 
 
-def _boundary_doc(model, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+def _boundary_doc(model: BoundaryModel, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
     for k, v in model.shape_space.arrays().items():
         tensors[f"boundary.shape.{k}"] = torch.from_numpy(v.copy()).contiguous()
     _net_tensors(tensors, "boundary.classifier", model.classifier)
@@ -133,9 +137,7 @@ def _boundary_doc(model, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
             "classifier": model.classifier.to_config(), "deform": model.deform.to_dict()}
 
 
-def _boundary_from(doc: dict[str, Any], tensors: dict[str, torch.Tensor]):
-    from napari_msdl.boundary import BoundaryModel, DeformParams, PatchSpec, ShapeSpace
-
+def _boundary_from(doc: dict[str, Any], tensors: dict[str, torch.Tensor]) -> BoundaryModel:
     check_keys(doc, BOUNDARY_KEYS, "boundary")
     arrays = {k: tensors[f"boundary.shape.{k}"].numpy() for k in ("mean", "modes", "sdev",
                                                                    "faces")}
@@ -146,7 +148,8 @@ def _boundary_from(doc: dict[str, Any], tensors: dict[str, torch.Tensor]):
                          deform=DeformParams.from_dict(doc["deform"]))
 
 
-def write_bundle(path: str | Path, detector, boundary, card) -> Path:
+def write_bundle(path: str | Path, detector: DetectorModel, boundary: BoundaryModel | None,
+                 card: ModelCard) -> Path:
     """Write a bundle folder at ``path`` atomically (whole or not at all)."""
     from safetensors.torch import save_file
 
@@ -165,10 +168,8 @@ def write_bundle(path: str | Path, detector, boundary, card) -> Path:
     return path
 
 
-def read_bundle(folder: str | Path):
+def read_bundle(folder: str | Path) -> tuple[DetectorModel, BoundaryModel | None, ModelCard]:
     """``(detector, boundary or None, card)`` of the bundle folder (see the module doc)."""
-    from napari_msdl.bundle.card import ModelCard
-
     folder = Path(folder)
     if not folder.exists():
         raise FileNotFoundError(f"model not found: {folder}")
