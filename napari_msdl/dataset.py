@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from napari_msdl._io import write_text_atomic
+from napari_msdl._io import OutputKind, check_keys, read_json, write_text_atomic
 from napari_msdl.geometry import Pose
 
 if TYPE_CHECKING:
@@ -32,6 +32,15 @@ if TYPE_CHECKING:
     from napari_msdl.volume import Volume
 
 MANIFEST = "dataset.json"
+MAX_CASES = 1_000_000
+
+
+def is_dataset(folder: str | Path) -> bool:
+    """True when ``folder`` holds a dataset manifest."""
+    return (Path(folder) / MANIFEST).is_file()
+
+
+DATASET_OUTPUT = OutputKind("dataset folder", folder=True, recognise=is_dataset)
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -75,6 +84,56 @@ class Case:
         return entry
 
 
+def _file(root: Path, value, kind: str, where: str, allow_outside: bool) -> Path:
+    """The path a manifest names (relative to ``root``), kept inside ``root``."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where}: {kind} must be a path (text), got {value!r}")
+    path = Path(value)
+    if not allow_outside and (path.is_absolute() or not _within(root, root / path)):
+        raise ValueError(f"{where}: {kind} {value!r} lies outside the dataset folder; a "
+                         "dataset names its files relative to itself")
+    return root / path
+
+
+def _within(root: Path, path: Path) -> bool:
+    """Lexically inside ``root`` (``..`` resolved, symlinks not followed)."""
+    inner = os.path.normpath(os.path.abspath(path))
+    outer = os.path.normpath(os.path.abspath(root))
+    return inner == outer or inner.startswith(outer + os.sep)
+
+
+def _case(root: Path, entry, where: str, check_files: bool, allow_outside: bool) -> Case:
+    """One manifest entry as a checked :class:`Case`."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: a case must be a JSON object, got {type(entry).__name__}")
+    try:
+        check_keys(entry, ("id", "image", "pose", "mesh"), "case")
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from e
+    if "id" not in entry or "image" not in entry:
+        raise ValueError(f"{where}: every case needs an 'id' and an 'image'")
+    try:
+        case_id = check_case_id(entry["id"])
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from e
+    where = f"{where} ({case_id})"
+    image = _file(root, entry["image"], "image", where, allow_outside)
+    mesh = None
+    if entry.get("mesh") is not None:
+        mesh = _file(root, entry["mesh"], "mesh", where, allow_outside)
+    pose = None
+    if entry.get("pose") is not None:
+        try:
+            pose = Pose.from_dict(entry["pose"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{where}: bad pose: {e}") from e
+    if check_files:
+        for kind, path in (("image", image), ("mesh", mesh)):
+            if path is not None and not path.exists():
+                raise FileNotFoundError(f"{where}: {kind} file missing: {path}")
+    return Case(id=case_id, image=image, pose=pose, mesh=mesh)
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
         return Path(path).resolve().relative_to(root.resolve()).as_posix()
@@ -108,41 +167,36 @@ class Dataset:
         return [c for c in self.cases if c.pose is not None]
 
     @classmethod
-    def open(cls, root: str | Path, check_files: bool = True) -> Dataset:
-        """Read ``root/dataset.json``; clear errors for a missing folder, manifest or file."""
+    def open(cls, root: str | Path, check_files: bool = True,
+             allow_outside: bool = False) -> Dataset:
+        """Read and check ``root/dataset.json``: its structure and types, unique case ids,
+        poses, and that every file it names exists (``check_files``) and lies inside
+        ``root`` (unless ``allow_outside``: a manifest must not send a reader elsewhere).
+        Errors name the manifest, the case and the field."""
         root = Path(root)
         manifest = root / MANIFEST
         if not root.is_dir():
             raise NotADirectoryError(f"dataset folder not found: {root}")
         if not manifest.is_file():
             raise FileNotFoundError(f"{root} is not a dataset: it has no {MANIFEST}")
+        doc = read_json(manifest, "dataset manifest")
         try:
-            doc = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{manifest}: not valid JSON: {e}") from e
-        if not isinstance(doc, dict) or not isinstance(doc.get("cases"), list):
-            raise ValueError(f"{manifest}: expected an object with a 'cases' list")
+            check_keys(doc, ("name", "cases"), "dataset manifest")
+        except ValueError as e:
+            raise ValueError(f"{manifest}: {e}") from e
+        if not isinstance(doc.get("cases"), list) or len(doc["cases"]) > MAX_CASES:
+            raise ValueError(f"{manifest}: 'cases' must be a list of at most {MAX_CASES} cases")
+        name = doc.get("name", root.name)
+        if not isinstance(name, str):
+            raise ValueError(f"{manifest}: 'name' must be text, got {name!r}")
         cases, seen = [], set()
         for n, entry in enumerate(doc["cases"]):
-            where = f"{manifest}: case {n}"
-            if not isinstance(entry, dict) or "id" not in entry or "image" not in entry:
-                raise ValueError(f"{where}: every case needs an 'id' and an 'image'")
-            case_id = check_case_id(str(entry["id"]))
-            if case_id in seen:
-                raise ValueError(f"{where}: duplicate case id {case_id!r}")
-            seen.add(case_id)
-            image = root / entry["image"]
-            mesh = root / entry["mesh"] if entry.get("mesh") else None
-            try:
-                pose = Pose.from_dict(entry["pose"]) if entry.get("pose") else None
-            except ValueError as e:
-                raise ValueError(f"{where} ({case_id}): bad pose: {e}") from e
-            if check_files:
-                for kind, path in (("image", image), ("mesh", mesh)):
-                    if path is not None and not path.exists():
-                        raise FileNotFoundError(f"{where} ({case_id}): {kind} file missing: {path}")
-            cases.append(Case(id=case_id, image=image, pose=pose, mesh=mesh))
-        return cls(root=root, name=str(doc.get("name", root.name)), cases=cases)
+            case = _case(root, entry, f"{manifest}: case {n}", check_files, allow_outside)
+            if case.id in seen:
+                raise ValueError(f"{manifest}: case {n}: duplicate case id {case.id!r}")
+            seen.add(case.id)
+            cases.append(case)
+        return cls(root=root, name=name, cases=cases)
 
     def to_manifest(self) -> dict[str, Any]:
         return {"name": self.name, "cases": [c.to_entry(self.root) for c in self.cases]}

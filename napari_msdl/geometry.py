@@ -141,6 +141,11 @@ def box_to_world_points(unit_points, centers, rotations, sizes):
     return xp.einsum("npj,nji->npi", scaled, rotations) + centers[:, None, :]
 
 
+POSE_LIMITS = {"center": 1e6, "angles": 1e3, "size": 1e5}
+"""The largest magnitude of each pose parameter (mm, radians, mm): beyond any scanner's
+field of view, so that a pose from a file can never overflow an error measure."""
+
+
 @dataclass(frozen=True, eq=False)
 class Pose:
     """A 9-parameter box: ``center`` (3, mm), ``angles`` (3, rad: phi_x, phi_y, phi_z),
@@ -152,11 +157,15 @@ class Pose:
 
     def __init__(self, center: Sequence[float], angles: Sequence[float], size: Sequence[float]):
         for name, value in (("center", center), ("angles", angles), ("size", size)):
-            arr = np.array(value, dtype=np.float64).reshape(-1)
+            try:
+                arr = np.array(value, dtype=np.float64).reshape(-1)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"Pose {name} must be 3 numbers, got {value!r:.80}") from e
             if arr.shape != (3,):
                 raise ValueError(f"Pose {name} must have 3 values, got shape {np.shape(value)}")
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"Pose {name} must be finite, got {arr.tolist()}")
+            if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > POSE_LIMITS[name]):
+                raise ValueError(f"Pose {name} must be finite and at most "
+                                 f"{POSE_LIMITS[name]:g} in magnitude, got {arr.tolist()}")
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         if np.any(self.size <= 0):

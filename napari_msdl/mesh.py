@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from napari_msdl._io import atomic_path
+from napari_msdl._io import OutputKind, atomic_path
 
 if TYPE_CHECKING:
     import trimesh
 
 MESH_SUFFIXES = (".ply", ".stl", ".obj")
 """The mesh file formats napari-msdl reads and writes (by extension, lower case)."""
+MESH_OUTPUT = OutputKind("mesh file", suffixes=MESH_SUFFIXES)
 
 
 def is_mesh_path(path: str | Path) -> bool:

@@ -78,7 +78,7 @@ def test_a_failed_update_keeps_the_cases_old_image(tmp_path):
 @pytest.mark.parametrize(
     "manifest, match",
     [
-        ("not json", "not valid JSON"),
+        ("not json", "not JSON"),
         ('{"cases": [{"image": "a.nii"}]}', "needs an 'id'"),
         ('{"cases": [{"id": "a", "image": "images/a.nii.gz"}]}', "image file missing"),
         ('{"cases": [{"id": "../x", "image": "a"}]}', "case id"),

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from napari_msdl.volume import Volume
 
 LayerTuple = tuple[Any, dict[str, Any], str]
+AUXILIARY = "napari_msdl_auxiliary"
+"""Metadata key of the plugin's own auxiliary images (a sparsity pattern's heat map): they
+are shown, but never offered as a volume to detect in or to annotate."""
 AXIS_COLORS = np.array([[1.0, 0.2, 0.2, 1.0], [0.2, 1.0, 0.2, 1.0], [0.3, 0.5, 1.0, 1.0]])
 
 

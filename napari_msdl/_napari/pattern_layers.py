@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from napari_msdl._napari.layers import LayerTuple, segments_to_vectors
+from napari_msdl._napari.layers import AUXILIARY, LayerTuple, segments_to_vectors
 from napari_msdl.geometry import BOX_EDGES, UNIT_CORNERS, Pose
 from napari_msdl.sparse.inspect import first_sparse_layer, pattern_points
 from napari_msdl.sparse.layers import cube_side
@@ -57,7 +57,8 @@ def pattern_layers(net: nn.Module, filter_index: int | None, pose: Pose | None,
                        "metadata": {"pattern_of": name, "filter": filter_index}}, "points")
     heat = (layer.usage_counts().astype(np.float32),
             {"name": f"{name}: filters per grid point", "affine": affine, "colormap": "inferno",
-             "opacity": 0.5, "blending": "additive", "visible": False}, "image")
+             "opacity": 0.5, "blending": "additive", "visible": False,
+             "metadata": {AUXILIARY: True}}, "image")
     corners = _place((UNIT_CORNERS + 0.5) * n - 0.5, affine)
     outline = (segments_to_vectors(corners[BOX_EDGES]),
                {"name": f"{name}: grid outline", "edge_color": "white", "edge_width":

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.ndimage import gaussian_filter1d
 
-from napari_msdl._io import dataclass_from_dict
+from napari_msdl._io import check_number, check_whole, dataclass_from_dict
 from napari_msdl._progress import no_progress
 from napari_msdl.boundary.features import (
     PatchSpec,
@@ -71,6 +71,17 @@ class DeformParams:
     robust_mm: float = 1.0
 
     def __post_init__(self) -> None:
+        check_whole("iterations", self.iterations, 1, 100)
+        check_whole("smooth_iterations", self.smooth_iterations, 0, 100)
+        check_whole("free_iterations", self.free_iterations, 0, 100)
+        for name in ("search_mm", "min_search_mm", "step_mm", "sharpness", "clamp",
+                     "profile_sigma_mm"):
+            check_number(name, getattr(self, name), 0.0, 100.0, low_open=True)
+        for name in ("tol_mm", "robust_mm"):
+            check_number(name, getattr(self, name), 0.0, 100.0)
+        if self.search_mm / self.step_mm > 1000:
+            raise ValueError(f"search_mm / step_mm is {self.search_mm / self.step_mm:.0f} "
+                             "candidates per side; at most 1000")
         if self.iterations < 1 or self.smooth_iterations < 0 or self.free_iterations < 0:
             raise ValueError(f"iterations must be >= 1 and smooth_iterations, "
                              f"free_iterations >= 0, received {self.iterations}, "

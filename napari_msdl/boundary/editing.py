@@ -156,7 +156,9 @@ class MeshEditor:
         atomically and the manifest last, so a failure leaves the dataset as it was; the
         editor is never changed.
         """
+        from napari_msdl._io import check_output
         from napari_msdl.dataset import (
+            DATASET_OUTPUT,
             MANIFEST,
             Dataset,
             check_case_id,
@@ -168,6 +170,7 @@ class MeshEditor:
         where = f"cannot save case {case_id!r} into {folder}"
         try:
             check_case_id(case_id)
+            check_output(folder, DATASET_OUTPUT, what="dataset folder")
             pose = self.pose()
             exists = (folder / MANIFEST).is_file()
             dataset = Dataset.open(folder, check_files=False) if exists else None

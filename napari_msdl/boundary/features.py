@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numba
 import numpy as np
 
-from napari_msdl._io import dataclass_from_dict
+from napari_msdl._io import check_number, check_whole, dataclass_from_dict
 from napari_msdl.volume import Volume, sample
 
 
@@ -35,8 +35,11 @@ class PatchSpec:
     tangent_step_mm: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.n_normal < 1 or self.n_normal % 2 == 0 or self.n_tangent < 1 \
-                or self.n_tangent % 2 == 0:
+        check_whole("n_normal", self.n_normal, 1, 101)
+        check_whole("n_tangent", self.n_tangent, 1, 25)
+        check_number("normal_step_mm", self.normal_step_mm, 0.0, 20.0, low_open=True)
+        check_number("tangent_step_mm", self.tangent_step_mm, 0.0, 20.0, low_open=True)
+        if self.n_normal % 2 == 0 or self.n_tangent % 2 == 0:
             raise ValueError(f"n_normal and n_tangent must be odd and >= 1, received "
                              f"{self.n_normal} and {self.n_tangent}")
         if self.normal_step_mm <= 0 or self.tangent_step_mm <= 0:

@@ -95,9 +95,18 @@ class ShapeSpace:
         if self.sdev.shape != (self.modes.shape[0],):
             raise ValueError(f"sdev must have one value per mode ({self.modes.shape[0]}), "
                              f"received shape {self.sdev.shape}")
-        if self.faces.ndim != 2 or self.faces.shape[1] != 3 or self.faces.max() >= v:
+        if (self.faces.ndim != 2 or self.faces.shape[1] != 3 or len(self.faces) == 0
+                or self.faces.min() < 0 or self.faces.max() >= v):
             raise ValueError(f"faces must be (F, 3) indices below {v}, received "
                              f"shape {self.faces.shape}")
+        if v > 1_000_000 or self.modes.shape[0] > 1000:
+            raise ValueError(f"a shape space has at most 1,000,000 vertices and 1000 modes, "
+                             f"received {v} and {self.modes.shape[0]}")
+        for name in ("mean", "modes", "sdev"):
+            if not np.all(np.isfinite(getattr(self, name))):
+                raise ValueError(f"shape space {name} must be finite")
+        if np.any(self.sdev < 0):
+            raise ValueError("shape space sdev must be >= 0")
 
     @property
     def n_vertices(self) -> int:

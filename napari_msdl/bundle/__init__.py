@@ -18,15 +18,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from napari_msdl.bundle.card import HistoryEntry, ModelCard, TrainingRecord
-from napari_msdl.bundle.layout import FORMAT, MANIFEST, VERSION, WEIGHTS, is_bundle
+from napari_msdl.bundle.layout import (
+    BUNDLE_OUTPUT,
+    FORMAT,
+    MANIFEST,
+    VERSION,
+    WEIGHTS,
+    is_bundle,
+)
 
 if TYPE_CHECKING:
     from napari_msdl.boundary import BoundaryModel
     from napari_msdl.detector import DetectorModel
 
-__all__ = ["BUNDLED", "FORMAT", "MANIFEST", "VERSION", "WEIGHTS", "HistoryEntry", "ModelCard",
-           "TrainingRecord", "ValveModel", "bundled_model_path", "is_bundle", "load_bundle",
-           "save_bundle"]
+__all__ = ["BUNDLED", "BUNDLE_OUTPUT", "FORMAT", "MANIFEST", "VERSION", "WEIGHTS",
+           "HistoryEntry", "ModelCard", "TrainingRecord", "ValveModel", "bundled_model_path",
+           "is_bundle", "load_bundle", "save_bundle"]
 
 BUNDLED = "aortic-valve-phantom"
 """Folder name of the model shipped in ``napari_msdl/models``."""

@@ -104,7 +104,7 @@ class ModelCard:
     version: int = CARD_VERSION
 
     def __post_init__(self) -> None:
-        if self.version != CARD_VERSION:
+        if isinstance(self.version, bool) or self.version != CARD_VERSION:
             raise ValueError(f"model card version {self.version!r} is not supported (this "
                              f"napari-msdl reads version {CARD_VERSION})")
         object.__setattr__(self, "history", tuple(self.history))

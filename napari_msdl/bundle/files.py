@@ -30,10 +30,17 @@ from typing import Any
 
 import torch
 
-from napari_msdl._io import atomic_path, check_keys, read_model_files
+from napari_msdl._io import atomic_path, check_flag, check_keys, check_number, read_model_files
 from napari_msdl.boundary import BoundaryModel, DeformParams, PatchSpec, ShapeSpace
 from napari_msdl.bundle.card import ModelCard
-from napari_msdl.bundle.layout import FORMAT, LEGACY_MANIFEST, MANIFEST, VERSION, WEIGHTS
+from napari_msdl.bundle.layout import (
+    FORMAT,
+    LEGACY_MANIFEST,
+    MANIFEST,
+    VERSION,
+    WEIGHTS,
+    is_bundle,
+)
 from napari_msdl.detector.cascade import StageNets
 from napari_msdl.detector.hypotheses import OrientationSet, SizeSet
 from napari_msdl.detector.model import (
@@ -62,12 +69,28 @@ def _net_tensors(out: dict[str, torch.Tensor], prefix: str, net: torch.nn.Module
         out[f"{prefix}.{key}"] = value
 
 
-def _expand(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Undo :func:`_net_tensors`'s compaction of a sparse first layer."""
+def _expand(state: dict[str, torch.Tensor], n_inputs: int) -> dict[str, torch.Tensor]:
+    """Undo :func:`_net_tensors`'s compaction of a sparse first layer, checking what the
+    file says against the network's config: the column indices (whole, increasing, below
+    ``n_inputs``), the input count, a mask of exactly 0 and 1, finite weights."""
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ValueError(f"tensor {key} holds NaN or infinite values")
+    if "first.mask" in state:
+        mask = state["first.mask"]
+        if not bool(((mask == 0) | (mask == 1)).all()):
+            raise ValueError("first.mask must hold only 0 and 1")
     if "first.columns" not in state:
         return state
-    cols = state.pop("first.columns").to(torch.int64)
-    n = int(state.pop("first.n_inputs")[0])
+    cols = state.pop("first.columns")
+    n = state.pop("first.n_inputs", torch.zeros(0)).flatten()
+    if n.numel() != 1 or int(n[0]) != n_inputs:
+        raise ValueError(f"first.n_inputs is {n.tolist()}, the config says {n_inputs}")
+    if (cols.is_floating_point() or cols.ndim != 1 or cols.numel() > n_inputs
+            or (cols.numel() and (int(cols.min()) < 0 or int(cols.max()) >= n_inputs))
+            or bool((cols[1:] <= cols[:-1]).any())):
+        raise ValueError(f"first.columns must be increasing input indices below {n_inputs}")
+    cols = cols.to(torch.int64)
     for key in ("first.weight", "first.mask"):
         part = state[key].to(torch.float32)
         full = torch.zeros(part.shape[0], n, dtype=torch.float32)
@@ -79,7 +102,7 @@ def _expand(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _load_net(config: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: str) -> SADNN:
     net = SADNN.from_config(config)
     state = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-    net.load_state_dict(_expand(state), strict=True)
+    net.load_state_dict(_expand(state, net.config.n_inputs), strict=True)
     net.eval()
     return net
 
@@ -117,7 +140,9 @@ def _detector_from(doc: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Det
         cascade = [_load_net(e["config"], tensors, f"detector.{network_name(stage, i + 1)}")
                    for i, e in enumerate(levels)]
         main = _load_net(networks[main_name]["config"], tensors, f"detector.{main_name}")
-        stages[stage] = StageNets(cascade, [float(e["threshold"]) for e in levels], main)
+        thresholds = [check_number(f"{network_name(stage, i + 1)} threshold", e["threshold"])
+                      for i, e in enumerate(levels)]
+        stages[stage] = StageNets(cascade, thresholds, main)
     expected = {network_name(s, i + 1) for s in STAGES for i in range(len(stages[s].cascade))}
     unknown = set(networks) - expected - {network_name(s) for s in STAGES}
     if unknown:
@@ -126,7 +151,7 @@ def _detector_from(doc: dict[str, Any], tensors: dict[str, torch.Tensor]) -> Det
     return DetectorModel(orientations=OrientationSet.from_dict(doc["orientations"]),
                          sizes=SizeSet.from_dict(doc["sizes"]), stages=stages,
                          search=SearchParams.from_dict(doc["search"]),
-                         dense=bool(doc["dense"]))
+                         dense=check_flag("dense", doc["dense"]))
 
 
 def _boundary_doc(model: BoundaryModel, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -159,7 +184,7 @@ def write_bundle(path: str | Path, detector: DetectorModel, boundary: BoundaryMo
            "detector": _detector_doc(detector, tensors),
            "boundary": None if boundary is None else _boundary_doc(boundary, tensors)}
     text = json.dumps(doc, indent=1, allow_nan=False)
-    with atomic_path(path, suffix="") as tmp:
+    with atomic_path(path, suffix="", folder=True, replaceable=is_bundle) as tmp:
         tmp.mkdir()
         save_file(tensors, str(tmp / WEIGHTS))
         (tmp / MANIFEST).write_text(text + "\n", encoding="utf-8")

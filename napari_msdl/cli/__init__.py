@@ -2,8 +2,10 @@
 
 Each subcommand lives in its own module here and exposes ``register(subparsers)``; heavy
 imports happen inside the command, so ``napari-msdl --help`` is instant. Errors in the
-user's input (bad files, bad parameters) print one line and exit with status 2, no
-traceback; Ctrl-C exits with 130 and leaves no half-written output.
+user's input (bad files, bad parameters, a full disk, a path the file system refuses) print
+one line and exit with status 2, no traceback (``--traceback`` shows it); an unexpected
+error prints one line and exits with 1; Ctrl-C exits with 130 and leaves no half-written
+output.
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from napari_msdl._io import OUTPUT_RULE
+
 SUBCOMMANDS = ("phantoms", "train", "prune", "detect", "evaluate", "view")
+OUTPUTS = f"Outputs: {OUTPUT_RULE}; every file is written atomically."
+"""The epilog of every subcommand that writes: the output rule, checked before any work."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="napari-msdl",
         description="Marginal Space Deep Learning for the aortic valve in 3D TEE volumes: "
-        "synthetic data, training, pruning, detection and evaluation.",
+        "synthetic data, training, pruning, detection and evaluation.", epilog=OUTPUTS,
     )
     parser.add_argument("--traceback", action="store_true",
                         help="show the full Python traceback on errors (for bug reports)")
@@ -50,12 +56,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("napari-msdl: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError,
-            PermissionError) as e:
+    except (ValueError, OSError, MemoryError) as e:
         if args.traceback:
             raise
-        print(f"napari-msdl {args.command}: error: {e}", file=sys.stderr)
+        print(f"napari-msdl {args.command}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug: still one line, the traceback on request
+        if args.traceback:
+            raise
+        print(f"napari-msdl {args.command}: internal error: {type(e).__name__}: "
+              f"{_one_line(e)} (run again with --traceback and report it)", file=sys.stderr)
+        return 1
+
+
+def _one_line(e: BaseException) -> str:
+    """The error as one line: an OSError with its path and reason, a MemoryError said so."""
+    if isinstance(e, MemoryError):
+        return "out of memory (a smaller input or option, or a machine with more memory)"
+    if isinstance(e, OSError) and e.strerror:
+        where = f"{e.filename}: " if e.filename else ""
+        return f"{where}{e.strerror}"
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 if __name__ == "__main__":

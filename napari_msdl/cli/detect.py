@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from napari_msdl.cli import OUTPUTS
 from napari_msdl.mesh import MESH_SUFFIXES
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "detect", help="detect the aortic valve box (and mesh) in a volume",
+        "detect", epilog=OUTPUTS, help="detect the aortic valve box (and mesh) in a volume",
         description="Run the position -> orientation -> scale detector on IMAGE and write "
         "the pose, its 8 corners, the score, per-stage timings and candidates as JSON. When "
         "the model bundle has a boundary model, the valve mesh is also segmented (mean "
@@ -27,17 +28,18 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from napari_msdl._io import write_text_atomic
+    from napari_msdl._io import check_output, dumps_json, write_text_atomic
     from napari_msdl._progress import tqdm_progress
     from napari_msdl.bundle import load_bundle
-    from napari_msdl.mesh import check_mesh_path, save_mesh
+    from napari_msdl.detector.detect import DETECTION_OUTPUT
+    from napari_msdl.mesh import MESH_OUTPUT, save_mesh
     from napari_msdl.pipeline import find_valve
     from napari_msdl.volume import load_volume
 
+    inputs = [args.image, args.model]
+    check_output(args.out, DETECTION_OUTPUT, inputs, also=[args.mesh], what="--out")
     if args.mesh:
-        check_mesh_path(args.mesh, "--mesh")
+        check_output(args.mesh, MESH_OUTPUT, inputs, also=[args.out], what="--mesh")
     volume = load_volume(args.image)
     model = load_bundle(args.model)
     if args.mesh and model.boundary is None:
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mesh:
         save_mesh(result.segmentation.mesh(), args.mesh)
         doc["mesh"]["file"] = str(args.mesh)
-    write_text_atomic(args.out, json.dumps(doc, indent=1) + "\n")
+    write_text_atomic(args.out, dumps_json(doc))
     det = result.detection
     c = det.pose.center
     mesh = f", mesh {result.segmentation.seconds:.2f} s -> {args.mesh}" if args.mesh else ""

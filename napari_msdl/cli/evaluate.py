@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from napari_msdl.cli import OUTPUTS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "evaluate", help="position and corner errors of a model on an annotated dataset",
+        "evaluate", epilog=OUTPUTS,
+        help="position and corner errors of a model on an annotated dataset",
         description="Detect every annotated case of DATA, print the seed's Table I (mean, "
         "median, std of the position and corner errors, mm; seconds per case) and write "
         "REPORT_DIR/report.json and report.md.")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 from pathlib import Path
+
+from napari_msdl.cli import OUTPUTS
 
 DESCRIPTION = """\
 Write N synthetic 3D TEE volumes of the aortic valve, each with its exact 9-parameter
@@ -16,7 +19,9 @@ examples:
   napari-msdl phantoms --n 200 --out data/phantoms --seed 0
   napari-msdl phantoms --n 20 --out data/small --seed 1 --shape 128 128 96 --spacing 1
   napari-msdl phantoms --n 400 --out data/phantoms --seed 0 --resume
-  napari-msdl phantoms --sample-data        (rewrite the package's bundled samples)"""
+  napari-msdl phantoms --sample-data        (rewrite the package's bundled samples)
+
+""" + "\n".join(textwrap.wrap(OUTPUTS, 88))
 
 
 def register(subparsers) -> None:

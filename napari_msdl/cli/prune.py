@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from napari_msdl.cli import OUTPUTS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "prune", help="make a trained model sparser (Algorithm 1 rounds), into a new model",
+        "prune", epilog=OUTPUTS,
+        help="make a trained model sparser (Algorithm 1 rounds), into a new model",
         description="Run further rounds of Algorithm 1 on every sparse network of MODEL "
         "(each stage's cascade levels and main classifier) until each first-layer filter "
         "reads (1 - SPARSITY) * 5832 inputs, write the whole bundle (boundary model "
@@ -36,17 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from napari_msdl._progress import tqdm_progress
-    from napari_msdl.bundle import bundled_model_path
     from napari_msdl.training import PruneConfig, prune_bundle
     from napari_msdl.training.prune import format_report
 
     config = PruneConfig(sparsity=args.sparsity, rounds=args.rounds,
                          epochs_per_round=args.epochs, seed=args.seed)
-    source = Path(args.model) if args.model else bundled_model_path()
     out = Path(args.out)
-    if out.resolve() == source.resolve():
-        raise ValueError(f"--out {out} is the input model; prune never overwrites its input")
-    _, report = prune_bundle(source, out, config, args.data,
+    _, report = prune_bundle(args.model, out, config, args.data,
                              progress=tqdm_progress(disable=args.quiet),
                              command="napari-msdl " + shlex.join(args.argv))
     print(format_report(report))

@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from napari_msdl.cli import OUTPUTS
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train a detector model on an annotated dataset",
+        "train", epilog=OUTPUTS, help="train a detector model on an annotated dataset",
         description="Train the position, orientation and scale stages (cascade + main "
         "SADNN each, Algorithm 1) on DATA and write one model bundle folder to MODEL, "
         "atomically: an interrupted run leaves no model behind. With meshes in DATA, the "

@@ -20,21 +20,45 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def display_problem(environ=None, platform: str | None = None) -> str | None:
+    """Why napari cannot open a window here, or None: on Linux it needs an X or Wayland
+    display (napari also needs real OpenGL, so Qt's offscreen platform does not do)."""
+    import os
+    import sys
+
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux"):
+        return None
+    if environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
+        return ("QT_QPA_PLATFORM=offscreen cannot draw napari's OpenGL canvas; unset it and "
+                "run under a display or xvfb-run")
+    if not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+        return ("no display to open napari on; on a headless machine run it under a virtual "
+                "one: xvfb-run -a -s \"-screen 0 1280x1024x24\" napari-msdl view ...")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.image is None and not 1 <= args.sample <= 3:
+        raise ValueError(f"--sample must be 1, 2 or 3, got {args.sample}")
+    problem = display_problem()
+    if problem:
+        raise ValueError(problem)
+    layers = []
+    if args.image:
+        from napari_msdl._napari.reader import read_volume
+
+        layers = read_volume(args.image)  # a bad file fails here, before napari opens
     import napari
 
     from napari_msdl._napari.widgets.detect_valve import DetectValveWidget
     from napari_msdl._napari.widgets.sparsity_patterns import SparsityPatternsWidget
 
     viewer = napari.Viewer()
-    if args.image:
-        from napari_msdl._napari.reader import read_volume
-
-        for data, meta, kind in read_volume(args.image):
-            getattr(viewer, f"add_{kind}")(data, **meta)
-    else:
-        if not 1 <= args.sample <= 3:
-            raise ValueError(f"--sample must be 1, 2 or 3, got {args.sample}")
+    for data, meta, kind in layers:
+        getattr(viewer, f"add_{kind}")(data, **meta)
+    if not args.image:
         viewer.open_sample("napari-msdl", f"phantom-{args.sample}")
     detect = DetectValveWidget(viewer)
     viewer.window.add_dock_widget(detect, name="Detect valve", area="right")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from napari_msdl._io import OutputKind, read_json
 from napari_msdl._progress import ProgressCallback, no_progress
 from napari_msdl.detector.model import STAGES, DetectorModel
 from napari_msdl.detector.stages import (
@@ -51,6 +52,19 @@ class Detection:
                 "hypotheses": {k: v.hypotheses for k, v in self.stages.items()},
                 "device": self.device,
                 "candidates": {k: v.to_dict() for k, v in self.stages.items()}}
+
+
+def is_detection_json(path) -> bool:
+    """True when the file at ``path`` is a detection JSON (what a writer of one may
+    replace)."""
+    try:
+        doc = read_json(path, "detection JSON")
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and {"pose", "corners", "score"} <= set(doc)
+
+
+DETECTION_OUTPUT = OutputKind("detection JSON", suffixes=(".json",), recognise=is_detection_json)
 
 
 def default_device() -> str:

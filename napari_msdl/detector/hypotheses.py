@@ -30,7 +30,7 @@ import torch
 from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
-from napari_msdl._io import check_keys
+from napari_msdl._io import check_keys, check_number
 from napari_msdl.detector.features import (
     FeatureVolume,
     base_index,
@@ -131,6 +131,27 @@ def _grid_near(points: np.ndarray, step: float, reach: float) -> np.ndarray:
     return grid[keep]
 
 
+MAX_HYPOTHESES = 100_000
+"""At most this many orientations (or sizes) in a set read from a file."""
+
+
+def _array(value, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """A finite float64 array of ``shape`` (-1: any length, 1 to :data:`MAX_HYPOTHESES`)
+    from JSON; ``ValueError`` naming ``what`` otherwise."""
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{what} must be numbers, got {type(value).__name__}") from e
+    n = a.shape[0] if a.ndim == len(shape) and a.ndim else 0
+    want = tuple(n if s == -1 else s for s in shape)
+    if a.shape != want or (shape[0] == -1 and not 1 <= n <= MAX_HYPOTHESES):
+        raise ValueError(f"{what} must have shape {shape} (-1: 1 to {MAX_HYPOTHESES}), got "
+                         f"{a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what} must be finite numbers")
+    return a
+
+
 def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Angle (rad) of the rotation between rotation matrices ``a`` and ``b`` (broadcast)."""
     tr = np.einsum("...ij,...ij->...", a, b)
@@ -176,10 +197,21 @@ class OrientationSet:
 
     @classmethod
     def from_dict(cls, d: dict) -> OrientationSet:
-        check_keys(d, ("mean", "rotvecs", "step_rad"), "orientation set")
-        return cls(mean=np.asarray(d["mean"], dtype=np.float64).reshape(3, 3),
-                   rotvecs=np.asarray(d["rotvecs"], dtype=np.float64).reshape(-1, 3),
-                   step_rad=float(d["step_rad"]))
+        """The set :meth:`to_dict` wrote, checked: a rotation as the mean, finite rotation
+        vectors of at most pi, at most :data:`MAX_HYPOTHESES` of them."""
+        keys = ("mean", "rotvecs", "step_rad")
+        check_keys(d, keys, "orientation set", required=keys)
+        mean = _array(d["mean"], (3, 3), "orientation set mean")
+        if not (np.allclose(mean @ mean.T, np.eye(3), atol=1e-6)
+                and np.linalg.det(mean) > 0):
+            raise ValueError(f"orientation set mean must be a rotation matrix, got "
+                             f"{mean.tolist()}")
+        rotvecs = _array(d["rotvecs"], (-1, 3), "orientation set rotvecs")
+        if np.any(np.linalg.norm(rotvecs, axis=1) > np.pi + 1e-9):
+            raise ValueError("orientation set rotvecs must be rotations of at most pi")
+        return cls(mean=mean, rotvecs=rotvecs,
+                   step_rad=check_number("orientation set step_rad", d["step_rad"], 0.0,
+                                         np.pi, low_open=True))
 
 
 @dataclass(frozen=True)
@@ -207,9 +239,17 @@ class SizeSet:
 
     @classmethod
     def from_dict(cls, d: dict) -> SizeSet:
-        check_keys(d, ("mean", "logs"), "size set")
-        return cls(mean=np.asarray(d["mean"], dtype=np.float64).reshape(3),
-                   logs=np.asarray(d["logs"], dtype=np.float64).reshape(-1, 3))
+        """The set :meth:`to_dict` wrote, checked: a positive mean size (mm), finite log
+        factors of at most e^5, at most :data:`MAX_HYPOTHESES` of them."""
+        check_keys(d, ("mean", "logs"), "size set", required=("mean", "logs"))
+        mean = _array(d["mean"], (3,), "size set mean")
+        if np.any(mean <= 0) or np.any(mean > 1000):
+            raise ValueError(f"size set mean must be 3 sizes in (0, 1000] mm, got "
+                             f"{mean.tolist()}")
+        logs = _array(d["logs"], (-1, 3), "size set logs")
+        if np.any(np.abs(logs) > 5):
+            raise ValueError("size set logs must be log factors of at most 5 in magnitude")
+        return cls(mean=mean, logs=logs)
 
 
 def jitter_offsets(step: float, n: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_msdl._io import check_keys
+from napari_msdl._io import check_keys, check_whole
 from napari_msdl.detector.cascade import StageNets
 from napari_msdl.detector.features import FeatureVolume
 from napari_msdl.detector.hypotheses import OrientationSet, SizeSet, feature_volume
@@ -49,6 +49,15 @@ def parse_network_name(name: str) -> tuple[str, int | None]:
     return stage, level
 
 
+SEARCH_LIMITS = {"position_stride": (1, 16), "position_refine": (0, 4),
+                 "top_position": (1, 2000), "orientation_jitter": (1, 15),
+                 "orientation_refine": (0, 500), "refine_jitter": (1, 15),
+                 "top_orientation": (1, 2000), "scale_jitter": (1, 15), "top_scale": (1, 2000),
+                 "average": (1, 500), "chunk": (64, 1_000_000)}
+"""The range of every search parameter: enough for any search, too little for a file to
+ask for hours or gigabytes."""
+
+
 @dataclass(frozen=True)
 class SearchParams:
     """How many hypotheses detection tries and keeps per stage (overridable per call).
@@ -76,17 +85,19 @@ class SearchParams:
     average: int = 10
     chunk: int = 8192
 
+    def __post_init__(self) -> None:
+        for name, (low, high) in SEARCH_LIMITS.items():
+            object.__setattr__(self, name, check_whole(f"search parameter {name}",
+                                                       getattr(self, name), low, high))
+
     def replace(self, **changes: Any) -> SearchParams:
-        """A copy with ``changes`` (unknown names raise ``ValueError``)."""
+        """A copy with ``changes`` (unknown names raise ``ValueError``; None keeps a value)."""
         known = {f.name for f in fields(self)}
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown search parameters {sorted(unknown)}; known: {sorted(known)}")
-        values = {**asdict(self), **{k: v for k, v in changes.items() if v is not None}}
-        for k, v in values.items():
-            if int(v) != v or v < (0 if k in ("orientation_refine", "position_refine") else 1):
-                raise ValueError(f"search parameter {k} must be a positive integer, got {v!r}")
-        return SearchParams(**{k: int(v) for k, v in values.items()})
+        return SearchParams(**{**asdict(self),
+                               **{k: v for k, v in changes.items() if v is not None}})
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -14,11 +14,10 @@ bundle has a boundary model, and writes ``OUT/report.json`` and ``OUT/report.md`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from napari_msdl._io import write_text_atomic
+from napari_msdl._io import OutputKind, check_output, dumps_json, write_text_atomic
 from napari_msdl._progress import ProgressCallback, no_progress
 from napari_msdl.bundle import ValveModel, load_bundle
 from napari_msdl.dataset import Case, Dataset
@@ -26,6 +25,15 @@ from napari_msdl.evaluation.detection import detection_row, summarize_detections
 from napari_msdl.evaluation.segmentation import segmentation_row, summarize_segmentation
 from napari_msdl.geometry import Pose
 
+REPORT_FILES = ("report.json", "report.md")
+
+
+def is_report(folder: Path) -> bool:
+    """True when ``folder`` holds only what an evaluation writes."""
+    return all(p.name in REPORT_FILES for p in Path(folder).iterdir())
+
+
+REPORT_OUTPUT = OutputKind("report folder", folder=True, recognise=is_report)
 TABLE3_DENSE = "dense-baseline detection + mean shape + learned boundary deformation"
 STATS = ("mean", "median", "std")
 
@@ -77,6 +85,12 @@ def segmentation_tables(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _path(model: ValveModel | str | Path | None) -> Path | None:
+    if isinstance(model, ValveModel):
+        return model.path
+    return None if model is None else Path(model)
+
+
 def _bundle(model: ValveModel | str | Path | None) -> ValveModel:
     return model if isinstance(model, ValveModel) else load_bundle(model)
 
@@ -92,6 +106,7 @@ def evaluate_bundle(model: ValveModel | str | Path | None, data: str | Path | Da
     cases = ds.annotated
     if not cases:
         raise ValueError(f"{ds.root}: no annotated case to evaluate")
+    check_output(out, REPORT_OUTPUT, inputs=[ds.root, *(_path(m) for m in (model, baseline))])
     ours = _bundle(model)
     dense = None if baseline is None else _bundle(baseline)
     if dense is not None and not dense.detector.dense:
@@ -124,7 +139,7 @@ def evaluate_bundle(model: ValveModel | str | Path | None, data: str | Path | Da
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     text = table(report)
-    write_text_atomic(out / "report.json", json.dumps(report, indent=1, allow_nan=False) + "\n")
+    write_text_atomic(out / "report.json", dumps_json(report))
     md = (f"# Table I on {ds.name} ({len(cases)} cases)\n\nModel: `{report['model']}`"
           + (f"; dense baseline: `{dense.path}`" if dense is not None else "")
           + "\n\nPosition error, mean corner error (mm) and detection seconds per case.\n\n"

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_msdl._io import atomic_path, write_text_atomic
+from napari_msdl._io import atomic_path, read_json, write_text_atomic
 from napari_msdl._progress import no_progress
-from napari_msdl.dataset import MANIFEST, Dataset, create_dataset, put_case
+from napari_msdl.dataset import MANIFEST, Dataset, create_dataset, is_dataset, put_case
+from napari_msdl.phantoms.generator import check_geometry
 
 SETTINGS = "phantoms.json"
 FORMAT = "napari-msdl-phantoms/1"
@@ -62,10 +63,7 @@ def write_phantom_dataset(out_dir: str | Path, n: int, seed: int = 0, shape=None
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
-    if shape is not None and (len(shape) != 3 or any(int(v) < 16 for v in shape)):
-        raise ValueError(f"shape must be 3 whole numbers >= 16 (voxels), got {shape!r}")
-    if spacing is not None and not (np.isfinite(spacing) and spacing > 0):
-        raise ValueError(f"spacing must be positive (mm), got {spacing!r}")
+    check_geometry(shape, spacing)
     progress = progress or no_progress
     root = Path(out_dir)
     settings = _settings(n, seed, shape, spacing)
@@ -95,10 +93,12 @@ def write_phantom_dataset(out_dir: str | Path, n: int, seed: int = 0, shape=None
 def _check_resume(root: Path, settings: dict) -> None:
     path = root / SETTINGS
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+        old = read_json(path, "phantom settings file")
+    except (OSError, ValueError) as e:
         raise ValueError(f"cannot resume {root}: it was not written by the phantom generator "
                          f"({path} is missing or unreadable)") from e
+    if not isinstance(old, dict):
+        raise ValueError(f"cannot resume {root}: {path} is not a phantom settings file")
     for key in ("format", "seed", "shape", "spacing"):
         if old.get(key) != settings[key]:
             raise ValueError(f"cannot resume {root}: it was written with {key}={old.get(key)!r}, "
@@ -126,7 +126,7 @@ def write_sample_data(out_dir: str | Path | None = None,
 
     progress = progress or no_progress
     root = Path(out_dir) if out_dir is not None else sample_data_path()
-    with atomic_path(root, suffix="") as tmp:
+    with atomic_path(root, suffix="", folder=True, replaceable=is_dataset) as tmp:
         dataset = create_dataset(tmp, "napari-msdl sample phantoms")
         for i, seed in enumerate(SAMPLE_SEEDS):
             case = make_phantom(seed, SAMPLE_SHAPE, SAMPLE_SPACING)
@@ -150,7 +150,7 @@ def fetch_sample(index: int = 0):
     if not 0 <= index < len(dataset):
         raise ValueError(f"sample index must be in 0..{len(dataset) - 1}, got {index}")
     case = dataset.cases[index]
-    params = json.loads((dataset.root / "params" / f"{case.id}.json").read_text(encoding="utf-8"))
+    params = read_json(dataset.root / "params" / f"{case.id}.json", "phantom parameters file")
     fov = params["fov"]
     return PhantomCase(seed=int(params["seed"]), volume=case.load_volume(), pose=case.pose,
                        mesh=case.load_mesh(), params=params,

@@ -54,15 +54,43 @@ def _unit(v) -> tuple[float, float, float]:
     return tuple(float(x) for x in v / np.linalg.norm(v))
 
 
-def _check_geometry(shape, spacing) -> tuple[tuple[int, int, int], np.ndarray]:
-    shape_arr = np.asarray(shape).reshape(-1)
-    whole = shape_arr.shape == (3,) and np.all(shape_arr == np.round(shape_arr))
-    if not whole or np.any(shape_arr < 16):
-        raise ValueError(f"shape must be 3 whole numbers >= 16 (voxels), got {shape!r}")
-    sp = np.broadcast_to(np.asarray(spacing, dtype=np.float64).reshape(-1), (3,)).copy()
-    if not np.all(np.isfinite(sp)) or np.any(sp <= 0):
-        raise ValueError(f"spacing must be positive (mm), got {spacing!r}")
-    return tuple(int(n) for n in shape_arr), sp
+MAX_VOXELS = 30_000_000
+"""The largest phantom made (about 3x the paper's largest volume, 250 x 250 x 150): the
+generator holds a few float arrays of the volume's size, about 40 bytes per voxel."""
+SPACING_LIMITS = (0.1, 5.0)
+
+
+def check_geometry(shape, spacing) -> tuple[tuple[int, int, int] | None, np.ndarray | None]:
+    """``shape`` (3 whole numbers >= 16, at most :data:`MAX_VOXELS` in all) and
+    ``spacing`` (mm, in :data:`SPACING_LIMITS`), either None (drawn per case); a
+    ``ValueError`` naming the parameter otherwise, before any work."""
+    out_shape = None
+    if shape is not None:
+        try:
+            shape_arr = np.asarray(shape, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"shape must be 3 whole numbers >= 16 (voxels), got "
+                             f"{shape!r}") from e
+        whole = (shape_arr.shape == (3,) and np.all(np.isfinite(shape_arr))
+                 and np.all(shape_arr == np.round(shape_arr)))
+        if not whole or np.any(shape_arr < 16):
+            raise ValueError(f"shape must be 3 whole numbers >= 16 (voxels), got {shape!r}")
+        if float(np.prod(shape_arr)) > MAX_VOXELS:
+            raise ValueError(f"shape {tuple(int(n) for n in shape_arr)} has "
+                             f"{np.prod(shape_arr):.3g} voxels; a phantom has at most "
+                             f"{MAX_VOXELS:,} (the paper's largest volume has 9.4 M)")
+        out_shape = tuple(int(n) for n in shape_arr)
+    sp = None
+    if spacing is not None:
+        try:
+            sp = np.broadcast_to(np.asarray(spacing, dtype=np.float64).reshape(-1), (3,)).copy()
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"spacing must be a positive number of mm, got {spacing!r}") from e
+        lo, hi = SPACING_LIMITS
+        if not np.all(np.isfinite(sp)) or np.any(sp < lo) or np.any(sp > hi):
+            raise ValueError(f"spacing must be {lo} to {hi} mm, got {spacing!r}")
+    return out_shape, sp
+
 
 
 def sample_geometry(rng: np.random.Generator) -> tuple[tuple[int, int, int], float]:
@@ -262,7 +290,7 @@ def make_phantom(seed: int, shape=None, spacing=None) -> PhantomCase:
     """
     rng = np.random.default_rng(int(seed))
     drawn_shape, drawn_spacing = sample_geometry(rng)
-    shape, spacing = _check_geometry(drawn_shape if shape is None else shape,
+    shape, spacing = check_geometry(drawn_shape if shape is None else shape,
                                      drawn_spacing if spacing is None else spacing)
     origin = np.zeros(3)
     fov = sample_fov(rng, shape, spacing)

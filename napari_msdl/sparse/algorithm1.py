@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from napari_msdl._io import check_keys, dataclass_from_dict
+from napari_msdl._io import check_keys, check_number, check_whole, dataclass_from_dict
 from napari_msdl._progress import no_progress
 from napari_msdl.sparse.layers import SparseLinear
 
@@ -196,15 +196,16 @@ class SparseTrainingConfig:
     optimizer: str = "adam"
 
     def __post_init__(self) -> None:
-        if self.pretrain_epochs < 0 or self.rounds < 1 or self.epochs_per_round < 0:
-            raise ValueError("pretrain_epochs >= 0, rounds >= 1, epochs_per_round >= 0 "
-                             f"needed, received {self.pretrain_epochs}, {self.rounds}, "
-                             f"{self.epochs_per_round}")
-        if not 0.0 <= self.target_sparsity < 1.0:
-            raise ValueError(f"target_sparsity must be in [0, 1), received "
-                             f"{self.target_sparsity}")
-        if self.lr <= 0 or self.batch_size < 1 or self.weight_decay < 0:
-            raise ValueError("lr > 0, batch_size >= 1 and weight_decay >= 0 needed")
+        check_whole("pretrain_epochs", self.pretrain_epochs, 0, 1000)
+        check_whole("rounds", self.rounds, 1, 100)
+        check_whole("epochs_per_round", self.epochs_per_round, 0, 1000)
+        check_number("target_sparsity", self.target_sparsity, 0.0, 1.0, high_open=True)
+        if self.target_active_inputs is not None:
+            check_whole("target_active_inputs", self.target_active_inputs, 1, 100_000)
+        check_number("decay", self.decay, 0.0, 1.0, low_open=True)
+        check_number("lr", self.lr, 0.0, 10.0, low_open=True)
+        check_whole("batch_size", self.batch_size, 1, 1_000_000)
+        check_number("weight_decay", self.weight_decay, 0.0, 10.0)
         if self.optimizer != "adam":
             raise ValueError(f"optimizer must be 'adam', received {self.optimizer!r}")
 

@@ -23,11 +23,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from napari_msdl._io import check_keys, dataclass_from_dict
+from napari_msdl._io import (
+    check_flag,
+    check_keys,
+    check_number,
+    check_whole,
+    dataclass_from_dict,
+)
 from napari_msdl.sparse.grid import N_INPUTS
 from napari_msdl.sparse.layers import SparseLinear, check_active_width
 
 CONFIG_VERSION = 1
+MAX_INPUTS = 100_000
+MAX_LAYERS = 8
+MAX_UNITS = 4096
+MAX_WEIGHTS = 20_000_000
+"""Bounds of a network config: far above the seed's nets (5832 x 150 x 80 x 50 x 1 has
+0.9 M weights), far below what would ask a small model file for gigabytes."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +54,22 @@ class NetworkConfig:
     version: int = field(default=CONFIG_VERSION)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        if self.n_inputs < 1 or not self.hidden or min(self.hidden) < 1:
-            raise ValueError(f"n_inputs must be >= 1 and hidden a non-empty tuple of sizes "
-                             f">= 1, received n_inputs={self.n_inputs}, hidden={self.hidden}")
-        if self.eps <= 0:
-            raise ValueError(f"eps must be > 0, received {self.eps}")
+        check_whole("n_inputs", self.n_inputs, 1, MAX_INPUTS)
+        if (isinstance(self.hidden, (str, bytes)) or not hasattr(self.hidden, "__len__")
+                or not 1 <= len(self.hidden) <= MAX_LAYERS):
+            raise ValueError(f"hidden must be a list of 1 to {MAX_LAYERS} layer sizes, "
+                             f"received {self.hidden!r}")
+        hidden = tuple(check_whole("hidden layer size", h, 1, MAX_UNITS) for h in self.hidden)
+        object.__setattr__(self, "hidden", hidden)
+        sizes = (self.n_inputs, *hidden, 1)
+        weights = sum(a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        if weights > MAX_WEIGHTS:
+            raise ValueError(f"a network of {self.n_inputs} inputs and hidden layers {hidden} "
+                             f"has {weights:,} weights; at most {MAX_WEIGHTS:,} are allowed")
+        check_flag("dense", self.dense)
+        check_flag("normalize", self.normalize)
+        check_number("eps", self.eps, 0.0, 1e3, low_open=True)
+        check_whole("network config version", self.version, CONFIG_VERSION, CONFIG_VERSION)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -58,8 +80,8 @@ class NetworkConfig:
     def from_dict(cls, d: dict) -> NetworkConfig:
         version = check_keys(d, [f.name for f in fields(cls)], "network config").get(
             "version", CONFIG_VERSION)
-        if version != CONFIG_VERSION:
-            raise ValueError(f"network config version {version} is not supported "
+        if isinstance(version, bool) or version != CONFIG_VERSION:
+            raise ValueError(f"network config version {version!r} is not supported "
                              f"(expected {CONFIG_VERSION})")
         return dataclass_from_dict(cls, d, "network config")
 

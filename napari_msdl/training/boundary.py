@@ -62,7 +62,9 @@ def dataset_cases(dataset) -> Iterator[CaseTuple]:
     that has both a pose and a mesh, read one at a time."""
     for case in dataset:
         if case.pose is not None and case.mesh is not None:
-            yield case.load_volume(), case.pose, case.load_mesh()
+            volume = case.load_volume()
+            volume.require_contrast(f"training case {case.id!r} ({case.image})")
+            yield volume, case.pose, case.load_mesh()
 
 
 def _vertices(mesh) -> np.ndarray:

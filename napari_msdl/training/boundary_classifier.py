@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 import torch
 
-from napari_msdl._io import check_keys
+from napari_msdl._io import check_keys, check_number, check_whole
 from napari_msdl._progress import no_progress
 from napari_msdl.boundary.features import PatchSpec, sample_patches, tangent_frames
 from napari_msdl.boundary.shape_space import vertex_normals
@@ -57,8 +57,18 @@ class ClassifierConfig:
         batch_size=256))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "negative_mm", tuple(float(x) for x in self.negative_mm))
+        hidden = NetworkConfig(n_inputs=self.patch.n_inputs, hidden=self.hidden).hidden
+        object.__setattr__(self, "hidden", hidden)
+        if len(self.negative_mm) != 2:
+            raise ValueError(f"negative_mm must be 2 distances (mm), got {self.negative_mm!r}")
+        object.__setattr__(self, "negative_mm", tuple(
+            check_number("negative_mm", x, 0.0, 100.0) for x in self.negative_mm))
+        check_number("positive_mm", self.positive_mm, 0.0, 100.0)
+        check_number("tilt_deg", self.tilt_deg, 0.0, 90.0)
+        check_whole("vertices_per_case", self.vertices_per_case, 1, 100_000)
+        check_whole("positives_per_vertex", self.positives_per_vertex, 1, 100)
+        check_whole("negatives_per_vertex", self.negatives_per_vertex, 1, 100)
+        check_whole("val_every", self.val_every, 2, 1000)
         lo, hi = self.negative_mm
         if not 0 <= self.positive_mm < lo <= hi:
             raise ValueError(f"need 0 <= positive_mm < negative_mm[0] <= negative_mm[1], "

@@ -14,8 +14,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from napari_msdl._io import check_output
 from napari_msdl._progress import ProgressCallback, no_progress
-from napari_msdl.bundle import HistoryEntry, ModelCard, ValveModel, load_bundle, save_bundle
+from napari_msdl.bundle import (
+    BUNDLE_OUTPUT,
+    HistoryEntry,
+    ModelCard,
+    ValveModel,
+    bundled_model_path,
+    load_bundle,
+    save_bundle,
+)
 from napari_msdl.dataset import Dataset
 from napari_msdl.training.boundary import BoundaryConfig, train_boundary
 from napari_msdl.training.train import TrainConfig, train_detector
@@ -29,6 +38,13 @@ def _dataset(data: str | Path | Dataset) -> Dataset:
         raise ValueError(f"{ds.root}: training needs at least 2 annotated cases (a pose each), "
                          f"it has {len(ds.annotated)}")
     return ds
+
+
+def source_path(model: ValveModel | str | Path | None) -> Path | None:
+    """Where a bundle argument is read from (None for one never saved)."""
+    if isinstance(model, ValveModel):
+        return model.path
+    return bundled_model_path() if model is None else Path(model)
 
 
 def _meshed(ds: Dataset) -> int:
@@ -47,6 +63,8 @@ def train_bundle(dataset: str | Path | Dataset, out: str | Path | None,
     dense baseline, trains the detector only).
     """
     ds = _dataset(dataset)
+    if out is not None:
+        check_output(out, BUNDLE_OUTPUT, inputs=[ds.root])
     config = config or TrainConfig()
     progress = progress or no_progress
     with_boundary = boundary is not None and not dense and _meshed(ds) > 0
@@ -78,9 +96,13 @@ def add_boundary(model: ValveModel | str | Path | None, dataset: str | Path | Da
                  progress: ProgressCallback | None = None,
                  command: str | None = None) -> ValveModel:
     """Train a boundary model on ``dataset``'s meshes and write ``model``'s bundle with it
-    (replacing any boundary model it had) to ``out``."""
-    source = model if isinstance(model, ValveModel) else load_bundle(model)
+    (replacing any boundary model it had) to ``out``, which may be ``model``'s own folder:
+    the bundle is then rewritten with every part it had, plus the boundary model."""
     ds = dataset if isinstance(dataset, Dataset) else Dataset.open(dataset)
+    path = source_path(model)
+    same = path is not None and Path(out).resolve() == path.resolve()
+    check_output(out, BUNDLE_OUTPUT, inputs=[ds.root, None if same else path])
+    source = model if isinstance(model, ValveModel) else load_bundle(model)
     config = config or BoundaryConfig()
     _check_boundary_cases(ds, config)
     boundary, record = train_boundary(ds, config=config, seed=seed, progress=progress,

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from napari_msdl._io import check_number, check_whole
+from napari_msdl._io import check_number, check_output, check_whole
 from napari_msdl._progress import ProgressCallback, no_progress
-from napari_msdl.bundle import HistoryEntry, ValveModel, load_bundle, save_bundle
+from napari_msdl.bundle import BUNDLE_OUTPUT, HistoryEntry, ValveModel, load_bundle, save_bundle
 from napari_msdl.dataset import Dataset
 from napari_msdl.detector.cascade import full_logits, recall_threshold
 from napari_msdl.detector.model import DetectorModel, parse_network_name
@@ -61,15 +61,18 @@ class PruneConfig:
         return asdict(self)
 
 
-def inference_seconds(net: torch.nn.Module, n: int = 100_000, seed: int = 0) -> float:
+def inference_seconds(net: torch.nn.Module, n: int = 100_000, seed: int = 0,
+                      batch: int = 8192) -> float:
     """Seconds for ``net`` to score ``n`` hypotheses from already-gathered active inputs
-    (through :class:`~napari_msdl.sparse.networks.ActiveNet`, as detection scores)."""
+    (through :class:`~napari_msdl.sparse.networks.ActiveNet`, as detection scores), in
+    chunks of ``batch`` as detection does, so memory stays small whatever ``n``."""
     compiled = ActiveNet(net)
-    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((n, compiled.n_active),
-                                                                      np.float32))
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal(
+        (min(n, batch), compiled.n_active), np.float32))
     compiled.logits(x[:1000])
     t0 = time.perf_counter()
-    compiled.logits(x)
+    for start in range(0, n, len(x)):
+        compiled.logits(x[:min(len(x), n - start)])
     return time.perf_counter() - t0
 
 
@@ -152,8 +155,11 @@ def prune_bundle(model: ValveModel | str | Path | None, out: str | Path, config:
     """Prune the detector of a bundle (a loaded one, its folder, or None for the bundled
     model) and write the whole bundle, boundary model included, to ``out``; the card's
     history records the pruning and its report. Returns the new bundle and the report."""
-    source = model if isinstance(model, ValveModel) else load_bundle(model)
+    from napari_msdl.training.bundle_training import source_path
+
     ds = data if data is None or isinstance(data, Dataset) else Dataset.open(data)
+    check_output(out, BUNDLE_OUTPUT, inputs=[source_path(model), None if ds is None else ds.root])
+    source = model if isinstance(model, ValveModel) else load_bundle(model)
     record = source.card.detector
     train_config = TrainConfig.from_dict(record.config) if record.config else TrainConfig()
     detector, report = prune_model(source.detector, config, ds, train_config, progress)

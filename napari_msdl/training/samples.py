@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from napari_msdl._io import dataclass_from_dict
+from napari_msdl._io import check_number, check_whole, dataclass_from_dict
 from napari_msdl.detector.features import FeatureVolume
 from napari_msdl.detector.hypotheses import (
     BoxHypotheses,
@@ -58,11 +58,10 @@ class SampleConfig:
     far_share: float = 0.3
 
     def __post_init__(self) -> None:
-        for name in ("position_positive", "orientation_center", "orientation_positive_deg",
-                     "scale_positive"):
-            if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"samples.{name} must be a positive number, got "
-                                 f"{getattr(self, name)!r}")
+        for name in ("position_positive", "position_negative", "orientation_center",
+                     "orientation_positive_deg", "orientation_negative_deg",
+                     "orientation_negative_center", "scale_positive", "scale_negative"):
+            check_number(f"samples.{name}", getattr(self, name), 0.0, 1000.0, low_open=True)
         for pos, neg in (("position_positive", "position_negative"),
                          ("orientation_positive_deg", "orientation_negative_deg"),
                          ("orientation_center", "orientation_negative_center"),
@@ -71,11 +70,8 @@ class SampleConfig:
                 raise ValueError(f"samples.{neg} ({getattr(self, neg)!r}) must be at least "
                                  f"samples.{pos} ({getattr(self, pos)!r})")
         for name in ("positives", "negatives"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"samples.{name} must be a whole number >= 1, got {value!r}")
-        if not 0.0 <= self.far_share <= 1.0:
-            raise ValueError(f"samples.far_share must be in [0, 1], got {self.far_share!r}")
+            check_whole(f"samples.{name}", getattr(self, name), 1, 100_000)
+        check_number("samples.far_share", self.far_share, 0.0, 1.0)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -162,6 +162,7 @@ def position_pass(cases: list[Case], spacing: np.ndarray, config: TrainConfig, s
     progress(label, 0, len(cases))
     for n, case in enumerate(cases):
         volume = case.load_volume()
+        volume.require_contrast(f"training case {case.id!r} ({case.image})")
         for shift in range(config.shifts):
             rng = _case_rng(seed, n, shift)
             offset = (rng.random(3) - 0.5) * spacing if shift else np.zeros(3)

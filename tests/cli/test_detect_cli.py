@@ -24,6 +24,7 @@ def files(tmp_path_factory):
                        spacing=(1.2, 1.2, 1.4)), root / "image.nii.gz")
     save_volume(Volume(np.full((20, 20, 20), 5, dtype=np.uint8)), root / "flat.nii.gz")
     np.save(root / "flat2d.npy", np.zeros((20, 20), dtype=np.float32))
+    (root / "notamodel").mkdir()
     return root
 
 
@@ -46,7 +47,7 @@ def test_detect_writes_the_documented_json(files, capsys):
     ("flat.nii.gz", "model", "constant"),
     ("flat2d.npy", "model", "3D"),
     ("image.nii.gz", "nowhere", "model not found"),
-    ("image.nii.gz", ".", "not a napari-msdl model"),
+    ("image.nii.gz", "notamodel", "not a napari-msdl model"),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, capsys, image, model, message):
     rc = main(["detect", str(files / image), "--model", str(files / model),

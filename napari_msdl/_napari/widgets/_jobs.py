@@ -60,7 +60,9 @@ class BackgroundJob:
             except Cancelled:
                 return _CANCELLED
 
-        self.worker = create_worker(call, _start_thread=False)
+        # errors are the widget's to show (one line in its status), not napari's traceback
+        # notification
+        self.worker = create_worker(call, _start_thread=False, _ignore_errors=True)
 
         def finished_ok(result: Any) -> None:
             self.running = False

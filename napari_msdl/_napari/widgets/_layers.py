@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from napari_msdl._napari.layers import AUXILIARY
 from napari_msdl.geometry import Pose
 from napari_msdl.volume import Volume
 
@@ -14,10 +15,13 @@ if TYPE_CHECKING:
 
 
 def image_layers(viewer: napari.viewer.Viewer) -> list[Any]:
-    """The viewer's 3D image layers, in order."""
+    """The viewer's layers that can be a volume to detect in: 3D, grayscale Image layers,
+    not the plugin's own auxiliary images, in order."""
     from napari.layers import Image
 
-    return [layer for layer in viewer.layers if isinstance(layer, Image) and layer.ndim == 3]
+    return [layer for layer in viewer.layers
+            if isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb
+            and not layer.metadata.get(AUXILIARY)]
 
 
 def volume_of_layer(layer: Any) -> Volume:
@@ -56,6 +60,6 @@ def sliced_axis(viewer: napari.viewer.Viewer) -> int:
 def set_layer(viewer: napari.viewer.Viewer, data: Any, meta: dict[str, Any], kind: str) -> Any:
     """Replace the data of the layer named ``meta["name"]``, or add it if it is new."""
     name = meta["name"]
-    if name in viewer.layers and viewer.layers[name]._type_string == kind:
+    if name in viewer.layers and type(viewer.layers[name]).__name__.lower() == kind:
         viewer.layers.remove(name)
     return getattr(viewer, f"add_{kind}")(data, **meta)

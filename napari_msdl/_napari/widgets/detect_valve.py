@@ -10,7 +10,6 @@ Points coloured by score (hidden), and the valve mesh (a Surface in 3D, its cont
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +116,7 @@ class DetectValveWidget(Container):
 
     def _on_error(self, exc: BaseException) -> None:
         self._set_running(False)
-        self.status.value = f"Detection failed: {exc}"
+        self.status.value = f"Detection failed: {' '.join(str(exc).split())}"
 
     def _on_cancelled(self) -> None:
         self._set_running(False)
@@ -164,18 +163,23 @@ class DetectValveWidget(Container):
                                       "options": {"mode": "w", "filter": "*.json"}},
                                 title="Save detected pose")
         if values:
-            self.save_pose(values["path"])
+            try:
+                self.save_pose(values["path"])
+            except (OSError, ValueError) as e:
+                self.status.value = f"Not saved: {' '.join(str(e).split())}"
 
     def save_pose(self, path: str | Path) -> Path:
         """Write the detection as the JSON that ``napari-msdl detect --out`` writes."""
-        from napari_msdl._io import write_text_atomic
+        from napari_msdl._io import check_output, dumps_json, write_text_atomic
+        from napari_msdl.detector.detect import DETECTION_OUTPUT
 
         if self.result is None:
             raise ValueError("nothing detected yet")
         path = Path(path)
         if path.suffix.lower() != ".json":
             path = path.with_suffix(".json")
-        write_text_atomic(path, json.dumps(self.result.to_dict(), indent=1) + "\n")
+        check_output(path, DETECTION_OUTPUT, what="JSON file")
+        write_text_atomic(path, dumps_json(self.result.to_dict()))
         self.status.value = f"Saved {path}"
         return path
 

@@ -58,7 +58,7 @@ class SparsityPatternsWidget(Container):
 
     def _placements(self, _widget: Any = None) -> list[tuple[str, Any]]:
         boxes = [(f"box: {layer.name}", layer) for layer in self.viewer.layers
-                 if "pose" in getattr(layer, "metadata", {}) and layer._type_string == "vectors"
+                 if "pose" in getattr(layer, "metadata", {}) and type(layer).__name__ == "Vectors"
                  and not layer.name.endswith("axes")]
         return [(GRID_PLACEMENT, None), *boxes]
 

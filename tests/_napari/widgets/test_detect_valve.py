@@ -118,3 +118,27 @@ def test_a_bundle_with_a_boundary_model_also_gives_the_valve_mesh(make_napari_vi
     assert "box of the mesh vs ground truth" in w.status.value  # the sample has its truth
     doc = json.loads(w.save_pose(tmp_path / "out.json").read_text())
     assert doc["mesh"]["vertices"] == len(surface.data[0]) and "boundary" in doc["timings"]
+
+
+def test_only_volumes_to_detect_in_are_offered(widget):
+    viewer = widget.viewer
+    viewer.add_image(np.zeros((8, 8, 3), np.uint8), rgb=True, name="photo")
+    viewer.add_image(np.zeros((20, 20)), name="slice")
+    from napari_msdl._napari.layers import AUXILIARY
+
+    viewer.add_image(np.zeros((18, 18, 18)), name="heat map", metadata={AUXILIARY: True})
+    assert [layer.name for layer in widget.image.choices] == [viewer.layers[0].name]
+
+
+def test_a_failed_detection_is_one_status_line_and_no_traceback_notification(widget, qtbot):
+    from napari.utils.notifications import notification_manager
+
+    viewer = widget.viewer
+    viewer.add_image(np.full((30, 30, 30), 7, np.uint8), name="flat")
+    widget.image.value = viewer.layers["flat"]
+    before = len(notification_manager.records)
+    widget.detect_button.clicked()
+    qtbot.waitUntil(lambda: "failed" in widget.status.value, timeout=60_000)
+    qtbot.wait(200)
+    assert widget.status.value.count("\n") == 0 and "constant" in widget.status.value
+    assert len(notification_manager.records) == before
