@@ -102,7 +102,11 @@ def _expand(state: dict[str, torch.Tensor], n_inputs: int) -> dict[str, torch.Te
 def _load_net(config: dict[str, Any], tensors: dict[str, torch.Tensor], prefix: str) -> SADNN:
     net = SADNN.from_config(config)
     state = {k[len(prefix) + 1:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
-    net.load_state_dict(_expand(state, net.config.n_inputs), strict=True)
+    try:
+        net.load_state_dict(_expand(state, net.config.n_inputs), strict=True)
+    except RuntimeError as e:  # torch lists every mismatch over several lines
+        detail = " ".join(str(e).split()).replace("Error(s) in loading state_dict for SADNN: ", "")
+        raise ValueError(f"the tensors of {prefix} do not fit its config: {detail[:240]}") from e
     net.eval()
     return net
 
@@ -215,7 +219,8 @@ def read_bundle(folder: str | Path) -> tuple[DetectorModel, BoundaryModel | None
         detector = _detector_from(doc["detector"], tensors)
         boundary = None if doc["boundary"] is None else _boundary_from(doc["boundary"], tensors)
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-        raise ValueError(f"{where}: corrupt model bundle ({type(e).__name__}: {e})") from e
+        detail = " ".join(str(e).split())
+        raise ValueError(f"{where}: corrupt model bundle ({type(e).__name__}: {detail})") from e
     if (boundary is None) != (card.boundary is None):
         raise ValueError(f"{where}: corrupt model bundle (the card and the parts disagree on "
                          "whether it has a boundary model)")
