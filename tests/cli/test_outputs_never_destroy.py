@@ -133,3 +133,59 @@ def test_options_and_outputs_are_checked_before_any_work(world, case, capsys):
     assert rc == 2 and len(err.splitlines()) == 1 and message in err, err
     assert time.perf_counter() - t0 < 10
     assert not (world["tmp"] / "p").exists() and not (world["tmp"] / "ph").exists()
+
+
+def test_a_full_disk_is_one_line(world, capsys, monkeypatch):
+    import errno
+
+    import napari_msdl._io as io
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(io, "write_text_atomic", full)
+    rc = main(["detect", str(world["image"]), "--model", str(world["model"]), "--out",
+               str(world["tmp"] / "d.json"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.splitlines() == [err]
+    assert "No space left on device" in err and "d.json" in err
+
+
+def test_an_unexpected_error_is_one_line_and_asks_for_a_report(world, capsys, monkeypatch):
+    import napari_msdl.pipeline as pipeline
+
+    def bug(*args, **kwargs):
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(pipeline, "find_valve", bug)
+    rc = main(["detect", str(world["image"]), "--model", str(world["model"]), "--out",
+               str(world["tmp"] / "d.json"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 1 and len(err.splitlines()) == 1 and "--traceback" in err
+
+
+def test_training_on_a_constant_image_names_the_case(world, tmp_path):
+    import numpy as np
+
+    from napari_msdl.dataset import Dataset, put_case
+    from napari_msdl.training import tiny_config, train_bundle
+    from napari_msdl.volume import Volume
+
+    ds = Dataset.open(world["data"])
+    put_case(ds, "c3", volume=Volume(np.zeros((48, 48, 40), np.uint8)))
+    with pytest.raises(ValueError, match="training case 'c3'.*constant"):
+        train_bundle(ds, tmp_path / "m", tiny_config(val_ids=("c9",)), boundary=None)
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_pose_too_large_to_measure_is_refused_when_the_dataset_is_read(world):
+    import json
+
+    from napari_msdl.dataset import Dataset
+
+    manifest = world["data"] / "dataset.json"
+    doc = json.loads(manifest.read_text())
+    doc["cases"][0]["pose"]["center"] = [1e300, 0, 0]
+    manifest.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="case 0.*bad pose.*center"):
+        Dataset.open(world["data"])
