@@ -12,7 +12,7 @@ import SimpleITK as sitk
 import tifffile
 
 from napari_msdl.volume import SUPPORTED_EXTENSIONS, Volume, load_volume, sample, save_volume
-from napari_msdl.volume import io as vio
+from napari_msdl.volume.formats import writers
 
 COMMON_DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64,
                  np.float32, np.float64]
@@ -64,7 +64,7 @@ def test_failed_write_leaves_the_old_file(tmp_path, monkeypatch):
         tmp.write_bytes(b"half a file")
         raise RuntimeError("disk full")
 
-    monkeypatch.setitem(vio._WRITERS, ".npz", broken)
+    monkeypatch.setitem(writers._WRITERS, ".npz", broken)
     with pytest.raises(OSError, match="v.npz"):
         save_volume(Volume(np.zeros((5, 5, 5))), path)
     np.testing.assert_array_equal(load_volume(path).data, old.data)

@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from napari_msdl.volume import io as vio
 from napari_msdl.volume import load_volume, sample
+from napari_msdl.volume.formats import dicom_lengths, itk
 
 pydicom = pytest.importorskip("pydicom")
 from pydicom.data import get_testdata_file  # noqa: E402
@@ -309,9 +310,9 @@ def test_dicom_length_walk_accepts_every_file_gdcm_reads():
     for name in pydicom.data.get_testdata_files():
         path = Path(name)
         try:
-            vio._itk_header(path, "GDCMImageIO")
+            itk._itk_header(path, "GDCMImageIO")
         except RuntimeError:
             continue
-        vio._check_dicom_lengths(path)
+        dicom_lengths._check_dicom_lengths(path)
         readable += 1
     assert readable > 50
