@@ -16,6 +16,20 @@ os.environ.pop("QT_QPA_PLATFORM", None)
 
 import pytest  # noqa: E402
 
+NO_DISPLAY = ("no display: the GUI tests need an X display; install Xvfb (Debian: apt-get "
+              "install xvfb) and pytest-xvfb, in the test extra, starts one by itself")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without a display napari aborts the whole run in Qt: skip the GUI tests instead, and
+    say why."""
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return
+    skip = pytest.mark.skip(reason=NO_DISPLAY)
+    for item in items:
+        if "gui" in item.keywords or "make_napari_viewer" in getattr(item, "fixturenames", ()):
+            item.add_marker(skip)
+
 
 @pytest.fixture(scope="session")
 def tiny_detector(tmp_path_factory):

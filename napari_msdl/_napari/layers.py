@@ -6,8 +6,9 @@ here, so a pose or a mesh looks the same wherever it appears. A volume is shown 
 meshes are world coordinates as they are.
 
 napari does not cut 3D lines or surfaces in 2D slices, so meshes and boxes also get a
-"2D cut" layer: the intersection segments with every slice plane along one axis, as a
-Vectors layer (napari shows a vector in the slice that holds it).
+"2D" layer: the intersection segments with every slice plane along one axis, as a Vectors
+layer (napari shows a vector in the slice that holds it), flagged as 2D-only so that it
+hides itself in 3D, where it would cover the box and the mesh.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from napari_msdl.volume import Volume
 
 LayerTuple = tuple[Any, dict[str, Any], str]
+TWO_D_ONLY = "napari_msdl_2d_only"
+"""Metadata key of layers meant for 2D views only (a mesh's cut in the slices): hidden in 3D
+while the plugin's widgets are open (``widgets._layers.keep_2d_layers_in_2d``)."""
 AUXILIARY = "napari_msdl_auxiliary"
 """Metadata key of the plugin's own auxiliary images (a sparsity pattern's heat map): they
 are shown, but never offered as a volume to detect in or to annotate."""
@@ -45,22 +49,23 @@ def segments_to_vectors(segments: np.ndarray) -> np.ndarray:
     return np.stack([segments[:, 0], segments[:, 1] - segments[:, 0]], axis=1)
 
 
-def box_edges_layer(pose: Pose, name: str = "box", color: str = "yellow",
-                    width: float = 0.6, **kwargs: Any) -> LayerTuple:
-    """The box's 12 edges as a Vectors layer (visible in 3D)."""
-    meta = {"name": name, "edge_color": color, "edge_width": width, "vector_style": "line",
+def box_layer(pose: Pose, name: str = "box", color: str = "yellow", width: float = 0.6,
+              **kwargs: Any) -> LayerTuple:
+    """The box as one Vectors layer (visible in 3D): its 12 edges in ``color`` and its x, y,
+    z axes from the center, half the size long, in red, green and blue; the pose in the
+    layer's metadata."""
+    edges = segments_to_vectors(pose.edges())
+    colors = np.concatenate([np.tile(np.asarray(_rgba(color)), (len(edges), 1)), AXIS_COLORS])
+    meta = {"name": name, "edge_color": colors, "edge_width": width, "vector_style": "line",
             "metadata": {"pose": pose.to_dict()}}
     meta.update(kwargs)
-    return segments_to_vectors(pose.edges()), meta, "vectors"
+    return np.concatenate([edges, pose.axis_vectors()]), meta, "vectors"
 
 
-def box_axes_layer(pose: Pose, name: str = "box axes", width: float = 0.8,
-                   **kwargs: Any) -> LayerTuple:
-    """The box's x, y, z axes (red, green, blue) from its center, half the size long."""
-    meta = {"name": name, "edge_color": AXIS_COLORS, "edge_width": width,
-            "vector_style": "arrow", "metadata": {"pose": pose.to_dict()}}
-    meta.update(kwargs)
-    return pose.axis_vectors(), meta, "vectors"
+def _rgba(color: str) -> tuple[float, float, float, float]:
+    from matplotlib.colors import to_rgba
+
+    return to_rgba(color)
 
 
 def box_mesh(pose: Pose) -> trimesh.Trimesh:
@@ -105,19 +110,31 @@ def cut_segments(mesh: trimesh.Trimesh, axis: int, positions: np.ndarray) -> np.
 def cut_layer(mesh: trimesh.Trimesh, positions: np.ndarray, axis: int = 0,
               name: str = "2D cut", color: str = "yellow", width: float = 0.5,
               **kwargs: Any) -> LayerTuple:
-    """The mesh's cut in every slice along ``axis`` (a Vectors layer, for 2D viewing)."""
+    """The mesh's cut in every slice along ``axis`` (a Vectors layer for 2D viewing only:
+    flagged :data:`TWO_D_ONLY`, so the plugin's widgets hide it in 3D)."""
     meta = {"name": name, "edge_color": color, "edge_width": width, "vector_style": "line",
-            "metadata": {"cut_axis": axis}}
+            "metadata": {"cut_axis": axis, TWO_D_ONLY: True}}
     meta.update(kwargs)
     return segments_to_vectors(cut_segments(mesh, axis, positions)), meta, "vectors"
 
 
-def pose_layers(pose: Pose, volume: Volume | None = None, name: str = "box",
-                color: str = "yellow", axis: int = 0) -> list[LayerTuple]:
-    """Box edges, box axes and (given the volume) the box's cut in its slices."""
-    layers = [box_edges_layer(pose, name=name, color=color),
-              box_axes_layer(pose, name=f"{name} axes")]
+def valve_layers(name: str, pose: Pose | None = None, mesh: trimesh.Trimesh | None = None,
+                 volume: Volume | None = None, color: str = "cyan", axis: int = 0,
+                 mesh_visible: bool = True) -> list[LayerTuple]:
+    """A box and a mesh as one clear result, named ``"<name> box"`` and ``"<name> mesh"``
+    (3D), with their cuts in the slices along ``axis`` (``"<name> box 2D"``, ``"<name>
+    mesh 2D"``, 2D only, given the volume)."""
+    layers = []
+    if mesh is not None:
+        layers.append(mesh_layer(mesh, name=f"{name} mesh", colormap=color, opacity=0.5,
+                                 visible=mesh_visible))
+    if pose is not None:
+        layers.append(box_layer(pose, name=f"{name} box", color=color))
     if volume is not None:
-        layers.append(cut_layer(box_mesh(pose), slice_positions(volume, axis), axis,
-                                name=f"{name} (2D cut)", color=color))
+        positions = slice_positions(volume, axis)
+        if mesh is not None:
+            layers.append(cut_layer(mesh, positions, axis, name=f"{name} mesh 2D", color=color))
+        if pose is not None:
+            layers.append(cut_layer(box_mesh(pose), positions, axis, name=f"{name} box 2D",
+                                    color=color, opacity=0.7))
     return layers

@@ -1,5 +1,9 @@
 """Layer tuples for learned sampling patterns (no Qt): points, heat map, grid outline.
 
+Points are sized in grid cells (0.8 to 1.8 cells by |weight|) and shown in 2D within their
+size of the slice, shrinking with the distance (napari's ``rescale_spherical`` projection),
+so a slice shows the slab of grid points around it.
+
 Placement: with no pose, the 18^3 grid's own coordinates (grid point (i, j, k) at
 (i, j, k)); with a pose, the grid is placed in that box in world mm exactly as the
 detector samples it (unit offset ``(idx + 0.5)/18 - 0.5`` through ``box_to_world``).
@@ -43,17 +47,18 @@ def pattern_layers(net: nn.Module, filter_index: int | None, pose: Pose | None,
     if filter_index is None:
         title = f"{name}: all filters"
         features = {"filters": pts.filters.astype(float), "sum_abs_weight": pts.weights}
-        color = {"face_color": "filters", "face_colormap": "magma"}
-        size = 0.5 + 0.5 * pts.weights / max(pts.weights.max(), 1e-12)
+        color = {"face_color": "filters", "face_colormap": "turbo"}
+        size = 0.8 + 0.6 * pts.weights / max(pts.weights.max(), 1e-12)
     else:
         title = f"{name}: filter {filter_index}"
         features = {"weight": pts.weights}
         lim = max(float(np.abs(pts.weights).max()), 1e-12) if len(pts.weights) else 1.0
         color = {"face_color": "weight", "face_colormap": "PiYG",
                  "face_contrast_limits": (-lim, lim)}
-        size = 0.4 + 0.6 * np.abs(pts.weights) / lim
+        size = 0.8 + 1.0 * np.abs(pts.weights) / lim
     points = (coords, {"name": title, "features": features, "size": size * mm_per_cell,
-                       "border_width": 0, "projection_mode": "all", **color,
+                       "border_width": 0.05, "border_color": "black",
+                       "projection_mode": "rescale_spherical", **color,
                        "metadata": {"pattern_of": name, "filter": filter_index}}, "points")
     heat = (layer.usage_counts().astype(np.float32),
             {"name": f"{name}: filters per grid point", "affine": affine, "colormap": "inferno",

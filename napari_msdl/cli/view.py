@@ -1,5 +1,5 @@
 """``napari-msdl view``: napari with a volume (or a bundled sample and its ground truth) and
-the plugin's widgets docked."""
+the MSDL workspace docked."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "view", help="open napari with a volume or a sample phantom and the Detect valve widget",
-        description="Open napari with IMAGE (any format napari-msdl reads), or with bundled "
-        "sample phantom N and its ground-truth box and mesh, and dock the Detect valve and "
-        "Sparsity patterns widgets. Needs a display (use xvfb-run on a headless machine).")
-    p.add_argument("image", nargs="?", help="a volume file or DICOM folder (default: a sample)")
+        "view", help="open napari with a volume or a sample phantom and the MSDL workspace",
+        description="Open napari with IMAGE (a volume, mesh, detection JSON or dataset "
+        "folder), or with bundled sample phantom N and its ground-truth box and mesh, and "
+        "dock the MSDL workspace (Detect valve, Sparsity patterns, Edit mesh and Cases as "
+        "tabs) with Detect valve in front. Needs a display (use xvfb-run on a headless "
+        "machine).")
+    p.add_argument("image", nargs="?", help="a volume file, DICOM folder, mesh, detection "
+                   "JSON or dataset folder (default: a sample phantom)")
     p.add_argument("--sample", type=int, default=1, metavar="N",
                    help="which bundled sample phantom to open when no IMAGE is given (1-3)")
     p.add_argument("--detect", action="store_true",
@@ -47,24 +50,32 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(problem)
     layers = []
     if args.image:
-        from napari_msdl._napari.reader import read_volume
+        from napari_msdl._napari.reader import napari_get_reader
 
-        layers = read_volume(args.image)  # a bad file fails here, before napari opens
+        reader = napari_get_reader(str(args.image))
+        if reader is None:
+            raise ValueError(f"{args.image}: not a volume, mesh, detection JSON or dataset "
+                             "folder napari-msdl reads")
+        layers = reader(str(args.image))  # a bad file fails here, before napari opens
     import napari
 
-    from napari_msdl._napari.widgets.detect_valve import DetectValveWidget
-    from napari_msdl._napari.widgets.sparsity_patterns import SparsityPatternsWidget
-
-    viewer = napari.Viewer()
-    for data, meta, kind in layers:
-        getattr(viewer, f"add_{kind}")(data, **meta)
-    if not args.image:
-        viewer.open_sample("napari-msdl", f"phantom-{args.sample}")
-    detect = DetectValveWidget(viewer)
-    viewer.window.add_dock_widget(detect, name="Detect valve", area="right")
-    viewer.window.add_dock_widget(SparsityPatternsWidget(viewer), name="Sparsity patterns",
-                                  area="right", tabify=True)
+    viewer, workspace = open_workspace(napari.Viewer(), layers, None if layers else args.sample)
     if args.detect:
-        detect.run()
+        workspace.detect.run()
     napari.run()
     return 0
+
+
+def open_workspace(viewer, layers: list, sample: int | None = None):
+    """Put ``layers`` (or bundled sample ``sample``) into ``viewer`` and dock the MSDL
+    workspace with Detect valve in front; returns ``(viewer, workspace)``."""
+    from napari_msdl._napari.workspace import Workspace
+
+    for data, meta, kind in layers:
+        getattr(viewer, f"add_{kind}")(data, **meta)
+    if sample is not None:
+        viewer.open_sample("napari-msdl", f"phantom-{sample}")
+    workspace = Workspace(viewer)
+    viewer.window.add_dock_widget(workspace, name="MSDL workspace", area="right")
+    workspace.show_tab("Detect")
+    return viewer, workspace

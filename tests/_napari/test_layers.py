@@ -4,12 +4,12 @@ import numpy as np
 import trimesh
 
 from napari_msdl._napari.layers import (
-    box_axes_layer,
-    box_edges_layer,
+    TWO_D_ONLY,
+    box_layer,
     box_mesh,
     cut_segments,
     mesh_layer,
-    pose_layers,
+    valve_layers,
     volume_layer,
 )
 from napari_msdl.geometry import Pose
@@ -25,20 +25,18 @@ def test_volume_layer_places_the_image_in_mm():
     assert meta["scale"] == (0.5, 0.75, 1.0) and meta["translate"] == (1.0, 2.0, 3.0)
 
 
-def test_box_edges_layer_draws_the_twelve_edges_between_corners():
-    data, _, kind = box_edges_layer(POSE)
-    assert kind == "vectors" and data.shape == (12, 2, 3)
-    ends = np.concatenate([data[:, 0], data[:, 0] + data[:, 1]])
-    corners = POSE.corners()
-    dist = np.linalg.norm(ends[:, None] - corners[None], axis=-1).min(axis=1)
+def test_the_box_layer_draws_the_twelve_edges_and_the_three_axes():
+    data, meta, kind = box_layer(POSE, color="cyan")
+    assert kind == "vectors" and data.shape == (15, 2, 3)
+    edges, axes = data[:12], data[12:]
+    ends = np.concatenate([edges[:, 0], edges[:, 0] + edges[:, 1]])
+    dist = np.linalg.norm(ends[:, None] - POSE.corners()[None], axis=-1).min(axis=1)
     np.testing.assert_allclose(dist, 0, atol=1e-9)
-
-
-def test_box_axes_start_at_the_center_and_follow_the_box_axes():
-    data, meta, _ = box_axes_layer(POSE)
-    np.testing.assert_allclose(data[:, 0], np.repeat(POSE.center[None], 3, 0))
-    np.testing.assert_allclose(data[:, 1], POSE.axes * (POSE.size[:, None] / 2))
-    assert meta["edge_color"].shape == (3, 4)
+    np.testing.assert_allclose(axes[:, 0], np.repeat(POSE.center[None], 3, 0))
+    np.testing.assert_allclose(axes[:, 1], POSE.axes * (POSE.size[:, None] / 2))
+    assert meta["edge_color"].shape == (15, 4)
+    np.testing.assert_allclose(meta["edge_color"][0], [0, 1, 1, 1])
+    assert meta["metadata"]["pose"] == POSE.to_dict()
 
 
 def test_box_mesh_is_the_box():
@@ -60,11 +58,17 @@ def test_cut_segments_of_a_sphere_are_circles_in_the_slice():
     np.testing.assert_allclose(at6, 8, atol=0.15)
 
 
-def test_pose_layers_include_a_2d_cut_only_with_a_volume():
+def test_a_result_is_box_and_mesh_with_their_2d_cuts_flagged_2d_only():
     vol = Volume(np.zeros((60, 80, 40), np.uint8), spacing=[1, 1, 1])
-    assert len(pose_layers(POSE)) == 2
-    layers = pose_layers(POSE, vol)
-    cut = layers[2][0]
+    mesh = trimesh.creation.icosphere(subdivisions=2, radius=8)
+    mesh.apply_translation(POSE.center)
+    assert [m["name"] for _, m, _ in valve_layers("case", POSE)] == ["case box"]
+    layers = valve_layers("case", POSE, mesh, vol)
+    names = {m["name"]: m for _, m, _ in layers}
+    assert set(names) == {"case box", "case mesh", "case box 2D", "case mesh 2D"}
+    assert [n for n, m in names.items() if m.get("metadata", {}).get(TWO_D_ONLY)] == [
+        "case mesh 2D", "case box 2D"]
+    cut = next(d for d, m, _ in layers if m["name"] == "case box 2D")
     assert len(cut) > 0
     starts = cut[:, 0, 0]
     assert np.all(np.isclose(starts, np.round(starts)))  # on slice positions

@@ -11,9 +11,11 @@ from napari_msdl.volume.io import SUPPORTED_EXTENSIONS
 MANIFEST = yaml.safe_load((Path(napari_msdl.__file__).parent / "napari.yaml").read_text())
 
 
-def test_the_reader_patterns_are_the_volume_suffixes():
+def test_the_reader_patterns_are_the_volume_and_mesh_suffixes_and_json():
     (reader,) = MANIFEST["contributions"]["readers"]
-    assert sorted(reader["filename_patterns"]) == sorted(f"*{s}" for s in SUPPORTED_EXTENSIONS)
+    suffixes = [*SUPPORTED_EXTENSIONS, *MESH_SUFFIXES, ".json"]
+    assert sorted(reader["filename_patterns"]) == sorted(f"*{s}" for s in suffixes)
+    assert reader["accepts_directories"] is True
 
 
 def test_the_writer_extensions_are_the_mesh_suffixes():

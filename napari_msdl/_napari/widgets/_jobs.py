@@ -87,3 +87,31 @@ class BackgroundJob:
     def cancel(self) -> None:
         """Ask the job to stop at its next progress report."""
         self._cancel.set()
+
+
+class StageProgress:
+    """One progress bar over a whole job: the core reports ``(stage, done, total)`` per
+    stage; each known stage has a share of the bar (``shares``, in job order), so the bar
+    moves once from 0 to 100 % instead of restarting at every stage. Stages the job skips
+    leave their share behind; an unknown stage keeps the bar where it is."""
+
+    def __init__(self, shares: dict[str, float]) -> None:
+        total = sum(shares.values())
+        self._start, start = {}, 0.0
+        for stage, share in shares.items():
+            self._start[stage] = (start / total, share / total)
+            start += share
+        self.fraction = 0.0
+
+    def update(self, stage: str, done: int, total: int) -> float:
+        """The whole job's fraction done after this report (never going back)."""
+        if stage in self._start:
+            begin, share = self._start[stage]
+            self.fraction = max(self.fraction, begin + share * min(done, total) / max(total, 1))
+        return self.fraction
+
+
+DETECTION_SHARES = {"loading model": 0.08, "prepare": 0.05, "position": 0.35,
+                    "position refine": 0.05, "orientation": 0.22, "orientation refine": 0.15,
+                    "scale": 0.05, "boundary": 0.05}
+"""Shares of a Detect valve job, roughly as the largest volume spends its time."""

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from napari_msdl._napari.layers import AUXILIARY
+from napari_msdl._napari.layers import AUXILIARY, TWO_D_ONLY
 from napari_msdl.geometry import Pose
 from napari_msdl.volume import Volume
 
@@ -58,8 +58,81 @@ def sliced_axis(viewer: napari.viewer.Viewer) -> int:
 
 
 def set_layer(viewer: napari.viewer.Viewer, data: Any, meta: dict[str, Any], kind: str) -> Any:
-    """Replace the data of the layer named ``meta["name"]``, or add it if it is new."""
+    """Add the layer, replacing one of the same name (a re-run replaces its result instead
+    of piling up layers); a 2D-only layer added while the view is 3D starts hidden."""
     name = meta["name"]
-    if name in viewer.layers and type(viewer.layers[name]).__name__.lower() == kind:
+    if name in viewer.layers:
         viewer.layers.remove(name)
+    meta = dict(meta)
+    if meta.get("metadata", {}).get(TWO_D_ONLY) and viewer.dims.ndisplay == 3:
+        meta["visible"] = False
+        meta["metadata"] = {**meta["metadata"], _HIDDEN_IN_3D: True}
     return getattr(viewer, f"add_{kind}")(data, **meta)
+
+
+_HIDDEN_IN_3D = "napari_msdl_hidden_in_3d"
+
+
+def show_2d_layers(viewer: napari.viewer.Viewer, event: Any = None) -> None:
+    """Hide the 2D-only layers in 3D (they would cover the box and the mesh with a block of
+    lines) and show them again in 2D; a layer the user hid stays hidden."""
+    in_3d = viewer.dims.ndisplay == 3
+    for layer in viewer.layers:
+        if not layer.metadata.get(TWO_D_ONLY):
+            continue
+        if in_3d and layer.visible:
+            layer.metadata[_HIDDEN_IN_3D] = True
+            layer.visible = False
+        elif not in_3d and layer.metadata.pop(_HIDDEN_IN_3D, False):
+            layer.visible = True
+
+
+class ViewerConnections:
+    """The viewer events a widget listens to, connected once and all disconnected when the
+    widget goes away: napari takes a closed dock's widget out of the window (its parent
+    becomes None) rather than deleting it, so both that and the widget's destruction end
+    the connections (a closed dock must not keep reacting to the viewer)."""
+
+    def __init__(self, native: Any) -> None:
+        from qtpy.QtCore import QEvent, QObject
+
+        connections = self
+
+        class _Watch(QObject):
+            docked = False
+
+            def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+                if event.type() == QEvent.Type.ParentChange:
+                    if obj.parent() is not None:
+                        self.docked = True
+                    elif self.docked:
+                        connections.disconnect_all()
+                return False
+
+        self._pairs: list[tuple[Any, Any]] = []
+        self._watch = _Watch(native)
+        native.installEventFilter(self._watch)
+        native.destroyed.connect(self.disconnect_all)
+
+    def connect(self, emitter: Any, callback: Any) -> None:
+        emitter.connect(callback)
+        self._pairs.append((emitter, callback))
+
+    def disconnect_all(self, *_: Any) -> None:
+        while self._pairs:
+            emitter, callback = self._pairs.pop()
+            try:
+                emitter.disconnect(callback)
+            except (TypeError, ValueError, RuntimeError):  # already gone with the viewer
+                pass
+
+
+def keep_2d_layers_in_2d(viewer: napari.viewer.Viewer, connections: ViewerConnections) -> None:
+    """Keep :func:`show_2d_layers` applied: now, on every switch between 2D and 3D and for
+    every layer added."""
+    from functools import partial
+
+    handler = partial(show_2d_layers, viewer)
+    connections.connect(viewer.dims.events.ndisplay, handler)
+    connections.connect(viewer.layers.events.inserted, handler)
+    show_2d_layers(viewer)

@@ -8,6 +8,7 @@ from napari_msdl.dataset import Dataset
 from napari_msdl.valve import TOPOLOGY
 
 pytestmark = pytest.mark.gui
+MESH = "phantom-00000 true mesh"
 
 
 @pytest.fixture
@@ -15,7 +16,7 @@ def widget(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-msdl", "phantom-1")
     w = EditMeshWidget(viewer)
-    w.mesh.value = viewer.layers["true mesh"]
+    w.mesh.value = viewer.layers[MESH]
     w.start()
     return w
 
@@ -26,20 +27,39 @@ def _drag(widget, index, shift):
     widget.handles.data = data
 
 
-def test_start_editing_adds_handles_over_the_vertices(widget):
-    surface = widget.viewer.layers["true mesh"]
-    handles = widget.viewer.layers["true mesh handles"]
+def test_start_editing_adds_handles_over_the_vertices(widget, qtbot):
+    surface = widget.viewer.layers[MESH]
+    handles = widget.viewer.layers[MESH + " handles"]
     assert handles is widget.handles and handles.mode == "select"
     np.testing.assert_allclose(handles.data, surface.vertices, atol=1e-5)
-    # Snap is on only with a shape space; when off, the status says why
-    if not widget.snap_button.enabled:
-        assert "Snap is off" in widget.status.value
+    # the bundled model's shape space loads in the background; then Snap is on
+    qtbot.waitUntil(lambda: widget.snap_button.enabled, timeout=60_000)
+    assert not widget.snap_button.tooltip
+
+
+def test_disabled_controls_say_why(make_napari_viewer):
+    viewer = make_napari_viewer()
+    w = EditMeshWidget(viewer)
+    for button in (w.snap_button, w.undo_button, w.redo_button, w.save_button):
+        assert not button.enabled and "Start editing" in button.tooltip
+
+
+def test_the_latest_detected_mesh_is_the_one_to_edit(make_napari_viewer):
+    from napari_msdl._napari.widgets.detect_valve import RESULT
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-msdl", "phantom-1")
+    w = EditMeshWidget(viewer)
+    surface = viewer.layers[MESH]
+    viewer.add_surface((surface.vertices, surface.faces), name="phantom-00000 mesh",
+                       metadata={RESULT: "detection"})
+    assert w.mesh.value is viewer.layers["phantom-00000 mesh"]
 
 
 def test_a_dragged_handle_moves_the_surface_and_undo_restores(widget):
-    surface = widget.viewer.layers["true mesh"]
+    surface = widget.viewer.layers[MESH]
     start = np.array(surface.vertices)
-    cut_before = np.array(widget.viewer.layers["true mesh (2D cut)"].data)
+    cut_before = np.array(widget.viewer.layers[MESH + " 2D"].data)
     i = TOPOLOGY.commissures[0]
     _drag(widget, i, [0.0, 3.0, 2.0])
     moved = np.array(surface.vertices)
@@ -49,7 +69,7 @@ def test_a_dragged_handle_moves_the_surface_and_undo_restores(widget):
     assert np.all(shift[d > 3 * widget.radius.value] == 0)
     assert np.sum((shift > 1e-3) & (d > 0.1)) > 3  # the neighbourhood follows
     np.testing.assert_allclose(widget.handles.data, moved, atol=1e-5)
-    assert not np.array_equal(widget.viewer.layers["true mesh (2D cut)"].data, cut_before)
+    assert not np.array_equal(widget.viewer.layers[MESH + " 2D"].data, cut_before)
     assert widget.undo_button.enabled and not widget.redo_button.enabled
     widget.undo_button.clicked()
     np.testing.assert_array_equal(surface.vertices, start)
@@ -59,7 +79,7 @@ def test_a_dragged_handle_moves_the_surface_and_undo_restores(widget):
 
 
 def test_moving_many_handles_at_once_is_undone(widget):
-    surface = widget.viewer.layers["true mesh"]
+    surface = widget.viewer.layers[MESH]
     start = np.array(surface.vertices)
     data = np.array(widget.handles.data)
     data[[1, 2]] += 5.0
@@ -113,10 +133,10 @@ def shape_model(tmp_path_factory, tiny_detector):
     return folder
 
 
-def test_snap_projects_the_edit_onto_the_shape_space(widget, shape_model):
-    widget.model_path.value = shape_model
-    assert widget.snap_button.enabled, widget.status.value
-    surface = widget.viewer.layers["true mesh"]
+def test_snap_projects_the_edit_onto_the_shape_space(widget, shape_model, qtbot):
+    widget.model.use(shape_model)
+    qtbot.waitUntil(lambda: widget.snap_button.enabled, timeout=60_000)
+    surface = widget.viewer.layers[MESH]
     i = TOPOLOGY.commissures[0]
     _drag(widget, i, [0.0, 5.0, 0.0])
     dragged = np.array(surface.vertices)
@@ -138,7 +158,7 @@ def test_removing_the_handles_stops_editing(widget):
 def test_starting_again_replaces_the_handles(widget):
     widget.start()
     assert widget.editor is not None
-    assert [layer.name for layer in widget.viewer.layers].count("true mesh handles") == 1
+    assert [layer.name for layer in widget.viewer.layers].count(MESH + " handles") == 1
     _drag(widget, 5, [1.0, 0.0, 0.0])
     assert widget.undo_button.enabled and "Moved vertex 5" in widget.status.value
 

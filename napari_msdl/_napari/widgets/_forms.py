@@ -1,0 +1,81 @@
+"""Small form parts the widgets share: a status line that wraps instead of widening its
+dock, the choice of a model bundle, and a button row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from magicgui.widgets import CheckBox, Container, FileEdit, Label, PushButton
+
+
+def status_label(text: str = "", lines: int = 3) -> Label:
+    """A Label that wraps its text and never widens the dock it sits in (its width is
+    whatever the dock gives it), at least ``lines`` lines high so the form does not jump."""
+    from qtpy.QtWidgets import QSizePolicy
+
+    label = Label(value=text)
+    native = label.native
+    native.setWordWrap(True)
+    native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    native.setMinimumWidth(50)
+    native.setMinimumHeight(native.fontMetrics().lineSpacing() * lines + 4)
+    return label
+
+
+def one_line(error: BaseException | str) -> str:
+    """An error as the one line a status shows."""
+    return " ".join(str(error).split())
+
+
+class ModelChoice(Container):
+    """The bundled model (default) or a bundle folder the user picks."""
+
+    def __init__(self, label: str = "model") -> None:
+        self.bundled = CheckBox(value=True, text="bundled phantom model")
+        self.folder = FileEdit(mode="d", visible=False, label="folder")
+        super().__init__(widgets=[self.bundled, self.folder], labels=False, label=label)
+        self.margins = (0, 0, 0, 0)
+        self.bundled.changed.connect(lambda on: setattr(self.folder, "visible", not on))
+
+    @property
+    def path(self) -> Path | None:
+        """None for the bundled model, else the chosen folder; ``ValueError`` when the
+        choice is a folder that does not exist."""
+        if self.bundled.value:
+            return None
+        path = Path(self.folder.value)
+        if not str(self.folder.value) or str(self.folder.value) == "." or not path.is_dir():
+            raise ValueError(f"choose a model folder (a bundle), got {str(path)!r}")
+        return path
+
+    def use(self, path: str | Path | None) -> None:
+        """Choose ``path`` (None: the bundled model)."""
+        self.bundled.value = path is None
+        if path is not None:
+            self.folder.value = Path(path)
+
+
+def button_row(*buttons: PushButton) -> Container:
+    """Buttons side by side."""
+    row = Container(widgets=list(buttons), layout="horizontal", labels=False)
+    row.margins = (0, 0, 0, 0)
+    return row
+
+
+def narrow(container: Any) -> None:
+    """Let every combo box and file field of ``container`` shrink to the dock's width
+    instead of widening it to their longest entry (a long layer or folder name)."""
+    from qtpy.QtWidgets import QComboBox, QLineEdit
+
+    for combo in container.native.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(6)
+    for line in container.native.findChildren(QLineEdit):
+        line.setMinimumWidth(40)
+
+
+def disabled_because(widget: Any, reason: str | None) -> None:
+    """Enable ``widget`` (reason None) or disable it, its tooltip saying why."""
+    widget.enabled = reason is None
+    widget.tooltip = reason or ""
