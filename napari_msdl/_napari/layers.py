@@ -133,7 +133,8 @@ def valve_layers(name: str, pose: Pose | None = None, mesh: trimesh.Trimesh | No
     if volume is not None:
         positions = slice_positions(volume, axis)
         if mesh is not None:
-            layers.append(cut_layer(mesh, positions, axis, name=f"{name} mesh 2D", color=color))
+            layers.append(cut_layer(mesh, positions, axis, name=f"{name} mesh 2D", color=color,
+                                    visible=mesh_visible))
         if pose is not None:
             layers.append(cut_layer(box_mesh(pose), positions, axis, name=f"{name} box 2D",
                                     color=color, opacity=0.7))

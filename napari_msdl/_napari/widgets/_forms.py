@@ -66,16 +66,58 @@ def button_row(*buttons: PushButton) -> Container:
 def narrow(container: Any) -> None:
     """Let every combo box and file field of ``container`` shrink to the dock's width
     instead of widening it to their longest entry (a long layer or folder name)."""
-    from qtpy.QtWidgets import QComboBox, QLineEdit
+    from qtpy.QtWidgets import QComboBox, QLineEdit, QPushButton
 
     for combo in container.native.findChildren(QComboBox):
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(6)
     for line in container.native.findChildren(QLineEdit):
         line.setMinimumWidth(40)
+    for button in container.native.findChildren(QPushButton):
+        if button.text() in CHOOSER_TEXTS:  # a file field's button: short, the path wide
+            button.setToolTip(button.text())
+            button.setText("Browse...")
+
+
+CHOOSER_TEXTS = ("Choose directory", "Choose file", "Select file", "Choose file(s)",
+                 "Select file(s)", "Select directory")
+"""The texts magicgui gives a file field's button (replaced by a short one)."""
+
+
+def chosen(value: Any) -> bool:
+    """Whether a file field holds a path (magicgui's empty one reads ``"."``)."""
+    return str(value) not in ("", ".")
+
+
+def unique_folder(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``... the first that does not exist."""
+    out, n = base, 2
+    while out.exists():
+        out, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return out
+
+
+def full_width(*widgets: Any) -> Container:
+    """Widgets across the whole form, without the label column (a status text)."""
+    box = Container(widgets=list(widgets), labels=False)
+    box.margins = (0, 0, 0, 0)
+    return box
 
 
 def disabled_because(widget: Any, reason: str | None) -> None:
     """Enable ``widget`` (reason None) or disable it, its tooltip saying why."""
     widget.enabled = reason is None
     widget.tooltip = reason or ""
+
+
+def plot_canvas(height: int = 260) -> tuple[Any, Any]:
+    """A matplotlib figure for the dock, as wide as the dock and ``height`` pixels high."""
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+    from matplotlib.figure import Figure
+    from qtpy.QtWidgets import QSizePolicy
+
+    figure = Figure(figsize=(3.4, height / 80), dpi=80)
+    canvas = FigureCanvasQTAgg(figure)
+    canvas.setMinimumSize(100, height)
+    canvas.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    return figure, canvas

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import ComboBox, Container, FileEdit, PushButton
 
 from napari_msdl._napari.reader import DATASET_KEY
-from napari_msdl._napari.widgets._forms import button_row, disabled_because, one_line, status_label
+from napari_msdl._napari.widgets._forms import (
+    button_row,
+    disabled_because,
+    full_width,
+    one_line,
+    status_label,
+)
 from napari_msdl._napari.widgets._jobs import BackgroundJob
 from napari_msdl._napari.widgets._layers import ViewerConnections, set_layer
 
@@ -49,7 +55,7 @@ class CasesWidget(Container):
         self.status = status_label("Choose a dataset folder (with dataset.json).", lines=3)
         self.extend([self.folder, self.case,
                      button_row(self.previous_button, self.open_button, self.next_button),
-                     self.status])
+                     full_width(self.status)])
         self.folder.changed.connect(self._folder_changed)
         self.open_button.clicked.connect(self.open_case)
         self.previous_button.clicked.connect(lambda: self._step(-1))

@@ -20,7 +20,13 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, ProgressBar, PushButton
 
 from napari_msdl._napari.layers import valve_layers
-from napari_msdl._napari.widgets._forms import ModelChoice, button_row, one_line, status_label
+from napari_msdl._napari.widgets._forms import (
+    ModelChoice,
+    button_row,
+    full_width,
+    one_line,
+    status_label,
+)
 from napari_msdl._napari.widgets._jobs import DETECTION_SHARES, BackgroundJob, StageProgress
 from napari_msdl._napari.widgets._layers import (
     ViewerConnections,
@@ -68,7 +74,8 @@ class DetectValveWidget(Container):
         self.save_button = PushButton(text="Save pose as JSON...", enabled=False,
                                       tooltip="Detect first: there is no pose to save yet")
         self.extend([self.image, self.model, button_row(self.detect_button, self.cancel_button),
-                     self.progress, self.status, self.show_candidates, self.save_button])
+                     self.progress, full_width(self.status), self.show_candidates,
+                     self.save_button])
         self.detect_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.save_button.clicked.connect(self._ask_save)

@@ -23,6 +23,7 @@ from napari_msdl._napari.widgets._forms import (
     ModelChoice,
     button_row,
     disabled_because,
+    full_width,
     one_line,
     status_label,
 )
@@ -75,7 +76,8 @@ class EditMeshWidget(Container):
         self.status = status_label("Pick a mesh and press Start editing.", lines=3)
         self.extend([self.mesh, self.image, self.model, self.radius, self.start_button,
                      button_row(self.snap_button, self.undo_button, self.redo_button),
-                     self.dataset, self.case_id, self.save_button, self.status])
+                     self.dataset, self.case_id, self.save_button,
+                     full_width(self.status)])
         self.start_button.clicked.connect(self.start)
         self.snap_button.clicked.connect(lambda: self._edit(self.editor.snap, "Snapped"))
         self.undo_button.clicked.connect(lambda: self._edit(self.editor.undo, "Undone"))
@@ -261,8 +263,9 @@ class EditMeshWidget(Container):
         data, meta, _ = cut_layer(self.editor.mesh(), slice_positions(volume_of_layer(image), axis),
                                   axis, name=f"{self.surface.name} 2D", color="red")
         name = meta["name"]
-        if name in self.viewer.layers:
+        if name in self.viewer.layers:  # the edited cut is red, the one before it cyan
             self.viewer.layers[name].data = data
+            self.viewer.layers[name].edge_color = "red"
         else:
             self.viewer.add_vectors(data, **meta)
 

@@ -26,7 +26,9 @@ from napari_msdl._napari.widgets._forms import (
     ModelChoice,
     button_row,
     disabled_because,
+    full_width,
     one_line,
+    plot_canvas,
     status_label,
 )
 from napari_msdl._napari.widgets._jobs import BackgroundJob
@@ -79,7 +81,7 @@ class SparsityPatternsWidget(Container):
         self.summary = status_label("Load a model to see its patterns.", lines=5)
         self.plot = ComboBox(label="plot", choices=[(v, k) for k, v in PLOTS.items()])
         self.extend([self.choice, self.load_button, self.network, self.filter, self.placement,
-                     button_row(self.show_button), self.summary, self.plot])
+                     button_row(self.show_button), full_width(self.summary), self.plot])
         self.load_button.clicked.connect(self.load)
         self.network.changed.connect(self._network_changed)
         self.plot.changed.connect(self._draw_plot)
@@ -87,7 +89,7 @@ class SparsityPatternsWidget(Container):
         self.connections = ViewerConnections(self.native)
         self.connections.connect(viewer.layers.events.inserted, self._layer_added)
         self.connections.connect(viewer.layers.events.removed, self.placement.reset_choices)
-        self._figure, self._canvas = _plot_canvas()
+        self._figure, self._canvas = plot_canvas()
         self.native.layout().addWidget(self._canvas)
         self.job: BackgroundJob | None = None
         self._sync()
@@ -214,16 +216,3 @@ def _frame(viewer: Any, layers: list[Any]) -> None:
     for axis in viewer.dims.not_displayed:
         viewer.dims.set_point(axis, float(center[axis]))
     camera.zoom = camera.zoom * 0.8 * scene / (float(np.max(hi - lo)) + 1.0)
-
-
-def _plot_canvas() -> tuple[Any, Any]:
-    """A matplotlib figure for the dock."""
-    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-    from matplotlib.figure import Figure
-    from qtpy.QtWidgets import QSizePolicy
-
-    figure = Figure(figsize=(3.4, 3.2), dpi=80)
-    canvas = FigureCanvasQTAgg(figure)
-    canvas.setMinimumSize(100, 260)
-    canvas.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-    return figure, canvas
