@@ -24,6 +24,28 @@ def no_progress(stage: str, done: int, total: int) -> None:
     """The default callback: reports nothing, never cancels."""
 
 
+def report_figures(progress: ProgressCallback, stage: str, figures: dict) -> None:
+    """Hand ``figures`` (JSON-able numbers: a round's losses and sparsity, a network's
+    report) to a callback that takes them, one with a ``figures(stage, figures)`` method
+    (the Train widget's live plot); other callbacks ignore them."""
+    sink = getattr(progress, "figures", None)
+    if sink is not None:
+        sink(stage, figures)
+
+
+class Prefixed:
+    """``progress`` with every stage named ``"<label>: <stage>"``, figures included."""
+
+    def __init__(self, progress: ProgressCallback, label: str) -> None:
+        self.progress, self.label = progress, label
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        self.progress(f"{self.label}: {stage}", done, total)
+
+    def figures(self, stage: str, figures: dict) -> None:
+        report_figures(self.progress, f"{self.label}: {stage}", figures)
+
+
 def tqdm_progress(disable: bool = False) -> Callable[[str, int, int], None]:
     """A callback that shows one tqdm bar per stage on stderr (CLI use)."""
     from tqdm.auto import tqdm

@@ -16,7 +16,7 @@ The method, its parameters and the measured figures are in docs/boundary.md.
 from napari_msdl.boundary.deform import SCORERS, DeformParams, Segmentation, segment
 from napari_msdl.boundary.editing import MeshEditor
 from napari_msdl.boundary.features import PatchSpec
-from napari_msdl.boundary.model import BoundaryModel
+from napari_msdl.boundary.model import BoundaryModel, TopologyMismatch
 from napari_msdl.boundary.shape_space import ShapeFit, ShapeSpace, vertex_normals
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "Segmentation",
     "ShapeFit",
     "ShapeSpace",
+    "TopologyMismatch",
     "segment",
     "vertex_normals",
 ]

@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     import trimesh
 
 
+class TopologyMismatch(ValueError):
+    """A mesh whose topology is not the boundary model's (another vertex count or other
+    faces): the model cannot learn from it, nor measure it vertex by vertex."""
+
+
 @dataclass(eq=False)
 class BoundaryModel:
     """Everything the segmentation needs after the box: the shape space, the boundary
@@ -44,3 +49,19 @@ class BoundaryModel:
         from napari_msdl.mesh import make_trimesh
 
         return make_trimesh(vertices, self.faces)
+
+    def check_topology(self, mesh, what: str) -> None:
+        """Raise :class:`TopologyMismatch` (naming ``what``) unless ``mesh`` (a trimesh, or
+        (V, 3) vertices) has this model's vertex count and, when it has faces, its faces."""
+        faces = self.faces
+        vertices = np.asarray(getattr(mesh, "vertices", mesh))
+        mesh_faces = getattr(mesh, "faces", None)
+        same = vertices.ndim == 2 and len(vertices) == self.shape_space.n_vertices and (
+            mesh_faces is None or (np.shape(mesh_faces) == faces.shape
+                                   and np.array_equal(mesh_faces, faces)))
+        if not same:
+            got = f"{len(vertices)} vertices" + (
+                "" if mesh_faces is None else f" and {len(mesh_faces)} faces")
+            raise TopologyMismatch(
+                f"{what}: the mesh has {got}, the model's topology {self.shape_space.n_vertices}"
+                f" vertices and {len(faces)} faces")

@@ -147,6 +147,18 @@ class ShapeSpace:
         object.__setattr__(space, "train_residual_mm", float(np.mean(resid)))
         return space
 
+    def spanning_shapes(self, sd: float = 2.0) -> list[np.ndarray]:
+        """Box-frame shapes that span this space: the mean and the mean +- ``sd``
+        standard deviations along each mode (fitting them again gives this space back;
+        fitting them with new meshes keeps its variation while learning theirs)."""
+        shapes = [self.mean.copy()]
+        for k in range(self.n_modes):
+            for sign in (-sd, sd):
+                b = np.zeros(self.n_modes)
+                b[k] = sign
+                shapes.append(self.shape(b))
+        return shapes
+
     # -- instances --------------------------------------------------------------------
     def shape(self, coefficients: np.ndarray | None = None) -> np.ndarray:
         """Box-frame vertices (V, 3) for coefficients in standard deviations (None: mean)."""

@@ -43,6 +43,11 @@ def register(subparsers) -> None:
                    help="add the missing cases to a dataset this command started before "
                         "(same seed, shape and spacing)")
     p.add_argument("--name", help="dataset name in dataset.json (default: the folder name)")
+    p.add_argument("--domain", default="phantom", choices=("phantom", "shifted"),
+                   help="phantom domain: the generator's own ranges (default), or the "
+                        "shifted domain of the adaptation benchmark (larger roots, thicker "
+                        "leaflets, coarser speckle, dimmer, a narrower sector; "
+                        "docs/phantoms.md)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--sample-data", action="store_true",
                    help="rewrite the sample dataset shipped in the package and exit")
@@ -63,6 +68,6 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--n and --out are required (or --sample-data)")
     dataset = write_phantom_dataset(args.out, args.n, seed=args.seed, shape=args.shape,
                                     spacing=args.spacing, progress=progress,
-                                    resume=args.resume, name=args.name)
+                                    resume=args.resume, name=args.name, domain=args.domain)
     print(f"wrote {len(dataset)} phantom cases to {dataset.root}")
     return 0

@@ -21,9 +21,11 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, help="model folder to write")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, samples, nets")
     p.add_argument("--epochs", type=int, default=None,
-                   help="epochs per Algorithm 1 round (and of pre-training; default 2)")
+                   help="epochs per Algorithm 1 round (and of pre-training; default 2, "
+                   "with --from 6)")
     p.add_argument("--rounds", type=int, default=None,
-                   help="Algorithm 1 rounds T (default 5)")
+                   help="Algorithm 1 rounds T (default 5; with --from 1: a fine-tuned "
+                   "network keeps its map, so its rounds only train)")
     split = p.add_mutually_exclusive_group()
     split.add_argument("--val", default=None,
                        help="comma-separated validation case ids (default: a seeded share)")
@@ -37,6 +39,19 @@ def register(subparsers) -> None:
                    help="share of training samples cut by a random plane, as by the edge "
                    "of the field of view, so the nets learn valves the field of view cuts "
                    "(default 0: none)")
+    p.add_argument("--from", dest="parent", default=None, metavar="MODEL",
+                   help="fine-tune this model folder ('bundled': the bundled model) instead "
+                   "of training from scratch: every network starts from its weights and "
+                   "sparsity map, the training cases are augmented, and its boundary model "
+                   "is fine-tuned on the meshes when they have its topology (kept, with "
+                   "the reason, when not). Its configuration is the default")
+    p.add_argument("--ranges", choices=("extend", "keep", "learn"), default="extend",
+                   help="with --from: extend the model's orientation and size ranges to "
+                   "the new cases (default), keep them, or learn them from the new cases")
+    p.add_argument("--augment", type=int, default=None, metavar="N",
+                   help="augmented copies of every training case (small rotations, "
+                   "scalings, shifts, contrast); default 0, with --from enough for about "
+                   "80 cases")
     p.add_argument("--dense", action="store_true",
                    help="train the dense baseline (no sparsity) instead")
     p.add_argument("--tiny", action="store_true",
@@ -48,14 +63,15 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _config(args: argparse.Namespace):
-    """The training configuration the options ask for. TrainConfig checks every value;
+def _config(args: argparse.Namespace, base=None):
+    """The training configuration the options ask for (on top of ``base``, default
+    :class:`~napari_msdl.training.TrainConfig`). TrainConfig checks every value;
     an error names the option it came from."""
     from dataclasses import replace
 
     from napari_msdl.training import TrainConfig, tiny_config
 
-    config = tiny_config() if args.tiny else TrainConfig()
+    config = tiny_config() if args.tiny else base or TrainConfig()
     val_ids = None if args.val is None else tuple(
         i.strip() for i in args.val.split(",") if i.strip())
     steps = [("--epochs", lambda c: c.with_epochs(epochs=args.epochs, pretrain=args.epochs),
@@ -65,7 +81,10 @@ def _config(args: argparse.Namespace):
              ("--fov-cut", lambda c: replace(c, fov_cut_share=args.fov_cut), args.fov_cut),
              ("--val-fraction", lambda c: replace(c, val_fraction=args.val_fraction),
               args.val_fraction),
-             ("--val", lambda c: replace(c, val_ids=val_ids), args.val)]
+             ("--val", lambda c: replace(c, val_ids=val_ids), args.val),
+             ("--augment", lambda c: replace(c, augment=replace(c.augment,
+                                                                copies=args.augment)),
+              args.augment)]
     for flag, change, value in steps:
         if value is not None:
             try:
@@ -76,8 +95,19 @@ def _config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from napari_msdl._progress import tqdm_progress
-    from napari_msdl.training import BoundaryConfig, add_boundary, stage_report, train_bundle
+    from napari_msdl.bundle import load_bundle
+    from napari_msdl.training import (
+        BoundaryConfig,
+        add_boundary,
+        fine_tune_config,
+        stage_report,
+        train_bundle,
+    )
+    from napari_msdl.training.stage import FINE_TUNE
+    from napari_msdl.training.train import validation_line
 
     command = "napari-msdl " + shlex.join(args.argv)
     progress = tqdm_progress(disable=args.quiet)
@@ -86,15 +116,28 @@ def run(args: argparse.Namespace) -> int:
                      command=command)
         print(f"added the boundary model to {args.out}")
         return 0
-    config = _config(args)
+    parent = fine_tune = None
+    if args.parent is not None:
+        if args.dense:
+            raise ValueError("--from and --dense: the dense baseline cannot be fine-tuned")
+        parent = load_bundle(None if args.parent == "bundled" else args.parent)
+        config = _config(args, fine_tune_config(parent, args.data, args.seed))
+        fine_tune = replace(FINE_TUNE, **{k: v for k, v in (
+            ("pretrain_epochs", args.epochs), ("epochs_per_round", args.epochs),
+            ("rounds", args.rounds)) if v is not None})
+    else:
+        config = _config(args)
     boundary = None if args.stage == "detector" or args.tiny else BoundaryConfig()
     model = train_bundle(args.data, args.out, config, boundary, seed=args.seed,
-                         dense=args.dense, progress=progress, command=command)
+                         dense=args.dense, progress=progress, command=command, init=parent,
+                         ranges=args.ranges, fine_tune=fine_tune)
     record = model.card.detector
+    if parent is not None:
+        print(f"fine-tuned {parent.path}; boundary model: "
+              f"{model.card.history[-1].parameters['boundary']}")
     v = record.figures["validation"]
     print(stage_report(record))
     print(f"wrote {args.out} ({record.seconds:.0f} s training the detector"
-          + ("" if model.boundary is None else ", with a boundary model") + "); validation: "
-          f"position error {v['position_error']['mean']:.2f} mm, corner error "
-          f"{v['corner_error']['mean']:.2f} mm (means over {record.data['val_cases']} cases)")
+          + ("" if model.boundary is None else ", with a boundary model") + "); "
+          + validation_line(v))
     return 0

@@ -152,6 +152,14 @@ def _array(value, shape: tuple[int, ...], what: str) -> np.ndarray:
     return a
 
 
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` then those of ``b`` not already in ``a`` (to 1e-9)."""
+    if len(a) == 0:
+        return b
+    d = np.abs(b[:, None, :] - a[None, :, :]).max(axis=2).min(axis=1) if len(b) else b
+    return np.concatenate([a, b[d > 1e-9]]) if len(b) else a
+
+
 def rotation_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Angle (rad) of the rotation between rotation matrices ``a`` and ``b`` (broadcast)."""
     tr = np.einsum("...ij,...ij->...", a, b)
@@ -178,6 +186,14 @@ class OrientationSet:
         rel = Rotation.from_matrix(rotations @ mean.T).as_rotvec()
         step = np.deg2rad(step_deg)
         return cls(mean=mean, rotvecs=_grid_near(rel, step, reach * step), step_rad=step)
+
+    def extended(self, rotations: np.ndarray, reach: float = 1.0) -> OrientationSet:
+        """This set plus the points of its grid within ``reach`` steps of ``rotations``
+        (the same mean and step, so the networks see orientations as they learned them)."""
+        rel = Rotation.from_matrix(np.asarray(rotations) @ self.mean.T).as_rotvec()
+        new = _grid_near(rel, self.step_rad, reach * self.step_rad)
+        return OrientationSet(mean=self.mean, rotvecs=_union(self.rotvecs, new),
+                              step_rad=self.step_rad)
 
     @property
     def rotations(self) -> np.ndarray:
@@ -228,6 +244,17 @@ class SizeSet:
         logs = np.log(np.asarray(sizes, dtype=np.float64))
         mean = np.exp(logs.mean(0))
         return cls(mean=mean, logs=_grid_near(logs - np.log(mean), step, reach * step))
+
+    def extended(self, sizes: np.ndarray, step: float, reach: float = 1.0) -> SizeSet:
+        """This set moved to the mean of ``sizes`` (mm, (N, 3)), its spread about the mean
+        kept, plus the points of the log-size grid of ``step`` within ``reach`` steps of
+        ``sizes``. The detector's grid pitch follows the mean size, so valves of another
+        size look to the networks as their training valves did."""
+        logs = np.log(np.asarray(sizes, dtype=np.float64))
+        mean = np.exp(logs.mean(0))
+        return SizeSet(mean=mean, logs=_union(self.logs,
+                                              _grid_near(logs - np.log(mean), step,
+                                                         reach * step)))
 
     @property
     def sizes(self) -> np.ndarray:

@@ -71,6 +71,10 @@ def segmentation_tables(report: dict[str, Any]) -> str:
         lines.append(f"| {_stat_name(stat)} | "
                      f"{_cell(report['mesh_error_init'][stat], '{:.2f}')} | "
                      f"{_cell(report['mesh_error_final'][stat], '{:.2f}')} |")
+    if report.get("other_topology"):
+        lines += ["", f"{report['other_topology']} of the true meshes have another topology "
+                  "than the model's; their errors are surface to surface, as every mesh "
+                  "error is, but the model cannot learn from them (docs/formats.md)."]
     lines += ["", "## Table III: segmentation error [mm]", "", "|  | Mean | Median | STD |",
               "|---|---|---|---|"]
     for name, row in (report.get("table3") or {}).items():
@@ -166,7 +170,7 @@ def _add_segmentation(report: dict[str, Any], rows: list[dict[str, Any]],
     seg = summarize_segmentation(rows)
     for key in ("mesh_error_init", "mesh_error_final", "mesh_error_gradient",
                 "mesh_error_intensity", "table3", "improved", "deform_seconds",
-                "mesh_box_position_error", "mesh_box_corner_error"):
+                "mesh_box_position_error", "mesh_box_corner_error", "other_topology"):
         if key in seg:
             report[key] = seg[key]
     report["segmentation_cases"] = rows

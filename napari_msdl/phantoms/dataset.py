@@ -40,16 +40,17 @@ def case_id(index: int) -> str:
     return f"phantom-{index:05d}"
 
 
-def _settings(n: int, seed: int, shape, spacing) -> dict:
+def _settings(n: int, seed: int, shape, spacing, domain: str) -> dict:
     return {"format": FORMAT, "n": int(n), "seed": int(seed),
             "shape": None if shape is None else [int(v) for v in shape],
-            "spacing": None if spacing is None else float(spacing)}
+            "spacing": None if spacing is None else float(spacing), "domain": domain}
 
 
 def write_phantom_dataset(out_dir: str | Path, n: int, seed: int = 0, shape=None,
                           spacing: float | None = None,
                           progress: Callable[[str, int, int], None] | None = None,
-                          resume: bool = False, name: str | None = None) -> Dataset:
+                          resume: bool = False, name: str | None = None,
+                          domain: str = "phantom") -> Dataset:
     """Write ``n`` phantom cases into a new dataset folder ``out_dir``.
 
     ``shape`` (3 ints) and ``spacing`` (mm) fix the volume geometry; None draws it per
@@ -57,8 +58,12 @@ def write_phantom_dataset(out_dir: str | Path, n: int, seed: int = 0, shape=None
     was started with the same seed, shape and spacing: then the missing cases are added
     (and ``n`` may grow). Cases are written one at a time, each atomically, so an
     interrupted run leaves a valid, shorter dataset. ``progress(stage, done, total)`` is
-    called after each case; raising from it stops the run cleanly.
+    called after each case; raising from it stops the run cleanly. ``domain`` names the
+    phantom domain (:mod:`napari_msdl.phantoms.domains`).
     """
+    from napari_msdl.phantoms.domains import domain as get_domain
+
+    get_domain(domain)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -66,7 +71,7 @@ def write_phantom_dataset(out_dir: str | Path, n: int, seed: int = 0, shape=None
     check_geometry(shape, spacing)
     progress = progress or no_progress
     root = Path(out_dir)
-    settings = _settings(n, seed, shape, spacing)
+    settings = _settings(n, seed, shape, spacing, domain)
     if root.exists() and not root.is_dir():
         raise ValueError(f"{root} is a file, not a folder")
     if (root / MANIFEST).exists():
@@ -85,7 +90,7 @@ def write_phantom_dataset(out_dir: str | Path, n: int, seed: int = 0, shape=None
     for i in range(n):
         cid = case_id(i)
         if cid not in have:
-            _write_case(dataset, cid, case_seed(seed, i), shape, spacing)
+            _write_case(dataset, cid, case_seed(seed, i), shape, spacing, domain)
         progress("phantoms", i + 1, n)
     return dataset
 
@@ -99,16 +104,16 @@ def _check_resume(root: Path, settings: dict) -> None:
                          f"({path} is missing or unreadable)") from e
     if not isinstance(old, dict):
         raise ValueError(f"cannot resume {root}: {path} is not a phantom settings file")
-    for key in ("format", "seed", "shape", "spacing"):
-        if old.get(key) != settings[key]:
+    for key in ("format", "seed", "shape", "spacing", "domain"):
+        if old.get(key, "phantom" if key == "domain" else None) != settings[key]:
             raise ValueError(f"cannot resume {root}: it was written with {key}={old.get(key)!r}, "
                              f"not {settings[key]!r}")
 
 
-def _write_case(dataset: Dataset, cid: str, seed: int, shape, spacing) -> None:
+def _write_case(dataset: Dataset, cid: str, seed: int, shape, spacing, domain: str) -> None:
     from napari_msdl.phantoms.generator import make_phantom
 
-    case = make_phantom(seed, shape, spacing)
+    case = make_phantom(seed, shape, spacing, domain)
     write_text_atomic(dataset.root / "params" / f"{cid}.json", json.dumps(case.params) + "\n")
     put_case(dataset, cid, volume=case.volume, pose=case.pose, mesh=case.mesh)
 

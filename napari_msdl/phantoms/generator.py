@@ -17,6 +17,8 @@ from scipy import ndimage
 from napari_msdl.geometry import Pose
 from napari_msdl.phantoms import anatomy
 from napari_msdl.phantoms.anatomy import ValveShape
+from napari_msdl.phantoms.domains import Domain
+from napari_msdl.phantoms.domains import domain as get_domain
 from napari_msdl.phantoms.echo import FieldOfView, ImageParams, render
 from napari_msdl.phantoms.scene import TEXTURE_CELL_MM, Neighbours, Scene
 from napari_msdl.valve import TOPOLOGY, pose_from_mesh, valve_mesh
@@ -280,21 +282,25 @@ def place_valve(rng: np.random.Generator, local: np.ndarray, rotation: np.ndarra
     return cand[best], float(frac[best]), clip
 
 
-def make_phantom(seed: int, shape=None, spacing=None) -> PhantomCase:
+def make_phantom(seed: int, shape=None, spacing=None,
+                 domain: str | Domain = "phantom") -> PhantomCase:
     """A synthetic 3D TEE case with its exact box and valve mesh.
 
     ``shape`` (voxels) and ``spacing`` (mm, one value or three) are drawn from the seed
     within 100x100x50..250x250x150 and 0.75..1 mm when None. The origin is (0, 0, 0);
     array axis 2 is depth (the probe sits on or above the z = 0 face). The valve is always
     placed in the field of view; in a volume too small to hold it, part of it is clipped.
+    ``domain`` (a name in :data:`~napari_msdl.phantoms.domains.DOMAINS` or a
+    :class:`~napari_msdl.phantoms.domains.Domain`) shifts the drawn anatomy and image.
     """
+    dom = get_domain(domain)
     rng = np.random.default_rng(int(seed))
     drawn_shape, drawn_spacing = sample_geometry(rng)
     shape, spacing = check_geometry(drawn_shape if shape is None else shape,
                                      drawn_spacing if spacing is None else spacing)
     origin = np.zeros(3)
-    fov = sample_fov(rng, shape, spacing)
-    valve = sample_valve(rng)
+    fov = dom.fov(sample_fov(rng, shape, spacing))
+    valve = dom.valve(sample_valve(rng))
     neighbours = sample_neighbours(rng, valve)
     levels = sample_levels(rng)
     calcium = sample_calcifications(rng)
@@ -313,7 +319,7 @@ def make_phantom(seed: int, shape=None, spacing=None) -> PhantomCase:
     bounds = (local_corners.min(axis=0) - 3.0, local_corners.max(axis=0) + 3.0)
     scene = Scene(valve=valve, neighbours=neighbours, levels=levels, calcifications=calcium,
                   texture=texture, rotation=rotation, translation=translation, bounds=bounds)
-    image = sample_image(rng, fov)
+    image = dom.image(sample_image(rng, fov))
     data = render(scene, fov, image, shape, spacing, origin, rng)
     params = {
         "seed": int(seed), "shape": list(shape), "spacing": [float(s) for s in spacing],
@@ -322,6 +328,7 @@ def make_phantom(seed: int, shape=None, spacing=None) -> PhantomCase:
         "calcifications": [list(c) for c in calcium], "orientation": orientation,
         "rotation": rotation.tolist(), "translation": translation.tolist(),
         "valve_inside_fov": inside, "clipped_by_design": clipped, "image": image.to_dict(),
+        "domain": dom.name,
     }
     return PhantomCase(seed=int(seed), volume=Volume(data, spacing, origin), pose=pose,
                        mesh=mesh, params=params, fov=fov)

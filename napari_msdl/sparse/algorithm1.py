@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from napari_msdl._io import check_keys, check_number, check_whole, dataclass_from_dict
-from napari_msdl._progress import no_progress
+from napari_msdl._progress import no_progress, report_figures
 from napari_msdl.sparse.layers import SparseLinear
 
 HISTORY_VERSION = 1
@@ -350,6 +350,8 @@ def train_sadnn(model: nn.Module, train: SampleSet | tuple, val: SampleSet | tup
         history.pretrain.append(EpochRecord(e + 1, loss))
     if config.pretrain_epochs:
         history.pretrain[-1].val = evaluate(model, val)
+        _report_round(progress, "pretrain", history.pretrain[-1].train_loss,
+                      history.pretrain[-1].val, _layer_sparsity(model))
 
     starts = {id(m): int(m.n_active.max()) for m in layers}
     schedules = {id(m): active_schedule(starts[id(m)], config.target_for(m.in_features),
@@ -386,9 +388,20 @@ def train_sadnn(model: nn.Module, train: SampleSet | tuple, val: SampleSet | tup
                              if r.train_loss is not None), None),
             val=epochs[-1].val, max_l1_rel_error=l1_err,
             seconds=time.perf_counter() - t0, epochs=epochs))
+        _report_round(progress, stage, history.rounds[-1].train_loss, epochs[-1].val,
+                      history.rounds[-1].sparsity)
     model.load_state_dict(best[2])
     history.best = {"round": best[1][0], "epoch": best[1][1], "val_loss": best[0]}
     return history
+
+
+def _report_round(progress, stage: str, train_loss: float | None, val: dict | None,
+                  sparsity: dict[str, float]) -> None:
+    """A round's figures for a live plot (:func:`~napari_msdl._progress.report_figures`):
+    the losses and the first sparse layer's sparsity (0 for a dense net)."""
+    report_figures(progress, stage, {"train_loss": train_loss,
+                                     "val_loss": None if val is None else val["loss"],
+                                     "sparsity": next(iter(sparsity.values()), 0.0)})
 
 
 def _train_dense(model: nn.Module, val: SampleSet, config: SparseTrainingConfig,
@@ -400,6 +413,7 @@ def _train_dense(model: nn.Module, val: SampleSet, config: SparseTrainingConfig,
     for e, loss in enumerate(trainer.phase("dense epochs", n_epochs), start=1):
         v = evaluate(model, val)
         history.pretrain.append(EpochRecord(e, loss, v))
+        _report_round(trainer.progress, f"dense epoch {e}", loss, v, {})
         if v["loss"] < best[0]:
             best = (v["loss"], e, _snapshot(model))
     model.load_state_dict(best[2])

@@ -11,10 +11,15 @@
 
 from napari_msdl.training.boundary import BoundaryConfig, dataset_cases, train_boundary
 from napari_msdl.training.boundary_classifier import ClassifierConfig
-from napari_msdl.training.bundle_training import add_boundary, train_bundle
+from napari_msdl.training.bundle_training import (
+    add_boundary,
+    fine_tune_bundle,
+    fine_tune_config,
+    train_bundle,
+)
 from napari_msdl.training.prune import PruneConfig, prune_bundle
 from napari_msdl.training.train import TrainConfig, stage_report, tiny_config, train_detector
 
 __all__ = ["BoundaryConfig", "ClassifierConfig", "PruneConfig", "TrainConfig", "add_boundary",
-           "dataset_cases", "prune_bundle", "stage_report", "tiny_config", "train_boundary",
-           "train_bundle", "train_detector"]
+           "dataset_cases", "fine_tune_bundle", "fine_tune_config", "prune_bundle",
+           "stage_report", "tiny_config", "train_boundary", "train_bundle", "train_detector"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from napari_msdl.boundary import BoundaryModel, DeformParams, ShapeSpace
 from napari_msdl.bundle import TrainingRecord
 from napari_msdl.dataset import Dataset
 from napari_msdl.geometry import Pose
+from napari_msdl.sparse import SparseTrainingConfig
 from napari_msdl.training.boundary_classifier import (
     ClassifierConfig,
     boundary_samples,
@@ -77,7 +78,9 @@ def _vertices(mesh) -> np.ndarray:
 def train_boundary(cases: Iterable[CaseTuple] | Dataset, faces: np.ndarray | None = None,
                    config: BoundaryConfig | None = None, seed: int = 0,
                    progress: Callable[[str, int, int], None] | None = None,
-                   command: str | None = None) -> tuple[BoundaryModel, TrainingRecord]:
+                   command: str | None = None, init: BoundaryModel | None = None,
+                   fine_tune: SparseTrainingConfig | None = None
+                   ) -> tuple[BoundaryModel, TrainingRecord]:
     """Train a :class:`BoundaryModel` from ``(volume, pose, mesh)`` cases or a Dataset;
     returns it and the record of its training (for the bundle's card).
 
@@ -87,6 +90,13 @@ def train_boundary(cases: Iterable[CaseTuple] | Dataset, faces: np.ndarray | Non
     :class:`~napari_msdl._progress.Cancelled` from it stops the job. The record's figures
     hold the classifier's validation figures (loss, accuracy, AUC, mean probability by
     distance to the boundary), the shape space's modes and residual, and the timings.
+
+    ``init`` fine-tunes a trained boundary model instead (its topology, patch and
+    deformation kept): the shape space is fitted to the new meshes together with shapes
+    spanning the parent's space (:meth:`~napari_msdl.boundary.ShapeSpace.spanning_shapes`),
+    so a few meshes add their variation without losing the parent's; the classifier
+    starts from the parent's weights and map (``fine_tune``'s epochs). A mesh of another
+    topology raises :class:`TopologyMismatch`.
     """
     config = config or BoundaryConfig()
     progress = progress or no_progress
@@ -95,12 +105,18 @@ def train_boundary(cases: Iterable[CaseTuple] | Dataset, faces: np.ndarray | Non
         data = {"dataset": str(cases.root.resolve()), "name": cases.name}
         cases = dataset_cases(cases)
     total = len(cases) if hasattr(cases, "__len__") else None
+    if init is not None:
+        faces = init.faces
+        config = replace(config, deform=init.deform,
+                         classifier=replace(config.classifier, patch=init.patch))
     ccfg = config.classifier
     rng = np.random.default_rng(seed)
     meshes, poses, parts = [], [], {True: [], False: []}
     t0 = time.perf_counter()
     for i, (volume, pose, mesh) in enumerate(cases):
         v = _vertices(mesh)
+        if init is not None:
+            init.check_topology(mesh, f"case {i}")
         if faces is None:
             if not hasattr(mesh, "faces"):
                 raise ValueError("pass faces= when the cases give vertex arrays, not meshes")
@@ -119,9 +135,17 @@ def train_boundary(cases: Iterable[CaseTuple] | Dataset, faces: np.ndarray | Non
                          f"a pose and a mesh, received {len(meshes)}")
     sampling_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    space = ShapeSpace.fit(meshes, poses, faces, variance=config.shape_variance)
+    if init is None:
+        space = ShapeSpace.fit(meshes, poses, faces, variance=config.shape_variance)
+    else:
+        kept = init.shape_space.spanning_shapes()
+        space = ShapeSpace.fit(meshes + [poses[0].to_world(k) for k in kept],
+                               poses + [poses[0]] * len(kept), faces,
+                               variance=config.shape_variance)
     shape_s = time.perf_counter() - t0
-    trained = fit_classifier(parts[False], parts[True], ccfg, seed=seed, progress=progress)
+    trained = fit_classifier(parts[False], parts[True], ccfg, seed=seed, progress=progress,
+                             init=None if init is None else init.classifier,
+                             fine_tune=fine_tune)
     seconds = {"sampling": sampling_s, "shape_space": shape_s,
                "classifier": trained.report["training_seconds"]}
     record = TrainingRecord(

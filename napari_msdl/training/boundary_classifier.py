@@ -17,6 +17,7 @@ patch. Everything is drawn from ``seed``.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -36,6 +37,7 @@ from napari_msdl.sparse import (
     train_sadnn,
 )
 from napari_msdl.sparse import evaluate as evaluate_net
+from napari_msdl.training.stage import kept_map
 from napari_msdl.volume import Volume
 
 
@@ -141,18 +143,29 @@ Samples = tuple[np.ndarray, np.ndarray, np.ndarray]
 def fit_classifier(train: list[Samples], val: list[Samples],
                    config: ClassifierConfig | None = None, seed: int = 0,
                    progress: Callable[[str, int, int], None] | None = None,
+                   init: SADNN | None = None, fine_tune: SparseTrainingConfig | None = None,
                    ) -> TrainedClassifier:
     """Train the SADNN with Algorithm 1 on per-case samples from :func:`boundary_samples`
-    (training and validation cases apart); deterministic in ``seed``."""
+    (training and validation cases apart); deterministic in ``seed``. ``init``
+    (fine-tuning) starts from a copy of that network and keeps its map
+    (:func:`~napari_msdl.training.stage.kept_map`)."""
     config = config or ClassifierConfig()
     if not train or not val:
         raise ValueError(f"the boundary classifier needs training and validation cases, "
                          f"received {len(train)} and {len(val)}")
     train_set, val_set = _stack(train, config), _stack(val, config)
-    net = SADNN(NetworkConfig(n_inputs=config.patch.n_inputs, hidden=config.hidden), seed=seed)
+    if init is None:
+        net = SADNN(NetworkConfig(n_inputs=config.patch.n_inputs, hidden=config.hidden),
+                    seed=seed)
+    else:
+        if init.config.n_inputs != config.patch.n_inputs:
+            raise ValueError(f"the parent classifier reads {init.config.n_inputs} inputs, the "
+                             f"patch has {config.patch.n_inputs}")
+        net = copy.deepcopy(init)
     t0 = time.perf_counter()
-    history = train_sadnn(net, train_set, val_set, config.sparse, seed=seed,
-                          progress=progress or no_progress)
+    history = train_sadnn(net, train_set, val_set,
+                          config.sparse if init is None else kept_map(net, fine_tune),
+                          seed=seed, progress=progress or no_progress)
     net.eval()
     val_d = np.concatenate([p[2] for p in val])
     report = {"cases": {"train": len(train), "val": len(val)},

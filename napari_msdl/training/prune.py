@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from napari_msdl._io import check_number, check_output, check_whole
-from napari_msdl._progress import ProgressCallback, no_progress
+from napari_msdl._progress import Prefixed, ProgressCallback, no_progress, report_figures
 from napari_msdl.bundle import BUNDLE_OUTPUT, HistoryEntry, ValveModel, load_bundle, save_bundle
 from napari_msdl.dataset import Dataset
 from napari_msdl.detector.cascade import full_logits, recall_threshold
@@ -139,6 +139,8 @@ def prune_model(model: DetectorModel, config: PruneConfig, data: Dataset | None 
                                           epochs_per_round=config.epochs_per_round,
                                           target_active_inputs=target, batch_size=512, lr=1e-3)
             _fine_tune(pruned, name, net, samples, sparse, seed, config.recall, progress, tag)
+        report_figures(progress, tag, {"report": f"{name}: {start} -> "
+                                                 f"{int(layer.n_active.max())} inputs per filter"})
     for nets in pruned.stages.values():
         nets.refresh()
     report["after"] = model_figures(pruned, config.timing_hypotheses)
@@ -215,8 +217,7 @@ def _fine_tune(model: DetectorModel, name: str, net: torch.nn.Module,
         keep_v &= full_logits(prev_net, xv) >= thr
     train = SampleSet(x[keep], y[keep], balanced_weights(y[keep]))
     val = SampleSet(xv[keep_v], yv[keep_v], balanced_weights(yv[keep_v]))
-    report = lambda s, d, t: progress(f"{tag}: {s}", d, t)  # noqa: E731
-    train_sadnn(net, train, val, replace(config), seed, report)
+    train_sadnn(net, train, val, replace(config), seed, Prefixed(progress, tag))
     net.eval()
     if level is not None:
         lt, lv = full_logits(net, train.x), full_logits(net, val.x)

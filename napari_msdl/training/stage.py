@@ -12,6 +12,7 @@ epochs in total, all weights, the best epoch by validation loss).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -19,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from napari_msdl._io import check_keys, check_number, check_whole
-from napari_msdl._progress import ProgressCallback
+from napari_msdl._progress import Prefixed, ProgressCallback, report_figures
 from napari_msdl.detector.cascade import StageNets, full_logits, recall_threshold
+from napari_msdl.detector.model import network_name
 from napari_msdl.sparse import (
     SADNN,
     SampleSet,
@@ -30,6 +32,7 @@ from napari_msdl.sparse import (
     main_net_config,
     train_sadnn,
 )
+from napari_msdl.sparse.grid import N_INPUTS
 
 
 def _default_cascade() -> SparseTrainingConfig:
@@ -83,6 +86,24 @@ class StageTraining:
         return cls(**d)
 
 
+def network_line(name: str, fig: dict[str, Any]) -> str:
+    """One network's training figures as a line of the stage report: a cascade level's
+    positive recall and share of negatives rejected (training / validation samples), a
+    main net's validation AUC, accuracy and inputs read ("" for other figures)."""
+    if "threshold" in fig:
+        tr, va = fig["train"], fig["validation"]
+        return (f"{name:<22} keeps {tr['recall']:.1%} / {va['recall']:.1%} of the positives, "
+                f"rejects {tr['rejected']:.1%} / {va['rejected']:.1%} of the negatives "
+                "(train / validation)")
+    if "validation" in fig:
+        union = fig.get("union_inputs")
+        auc = fig["validation"]["auc"]
+        return (f"{name:<22} validation AUC " + ("-" if auc is None else f"{auc:.3f}")
+                + f", accuracy {fig['validation']['accuracy']:.1%}"
+                + (f", reads {union} of {N_INPUTS} inputs" if union else ""))
+    return ""
+
+
 def balanced_weights(y: np.ndarray) -> np.ndarray:
     """Per-sample weights giving positives and negatives equal total weight."""
     pos = max(1, int((y > 0.5).sum()))
@@ -93,10 +114,29 @@ def balanced_weights(y: np.ndarray) -> np.ndarray:
 def fit(net: SADNN, train: SampleSet, val: SampleSet, config: SparseTrainingConfig,
         seed: int, progress: ProgressCallback, label: str) -> dict[str, Any]:
     """Train ``net`` in place by Algorithm 1 (its dense mode when the net is dense)."""
-    report = lambda stage, done, total: progress(f"{label}: {stage}", done, total)  # noqa: E731
-    history = train_sadnn(net, train, val, config, seed, report)
+    history = train_sadnn(net, train, val, config, seed, Prefixed(progress, label))
     return {"best": history.best, "union_inputs": int(net.active_inputs().numel()),
             "curves": history.curves()}
+
+
+FINE_TUNE = SparseTrainingConfig(pretrain_epochs=6, rounds=1, epochs_per_round=6,
+                                 target_active_inputs=1, batch_size=256, lr=1e-3)
+"""Fine-tuning a trained network: 12 epochs at a lower learning rate, its map kept (the
+target fan-in is replaced by the network's own, :func:`kept_map`). 6 + 6 epochs measured
+best of 3 + 3, 12 + 12, two rounds and a 3x learning rate on benchmarks/bench_adapt.py's
+domain."""
+
+
+def kept_map(net: SADNN, config: SparseTrainingConfig | None) -> SparseTrainingConfig:
+    """``config`` (default :data:`FINE_TUNE`) with the network's current fan-in as the
+    target, so that Algorithm 1 removes no weight: a fine-tuned network keeps its map."""
+    from dataclasses import replace
+
+    config = config or FINE_TUNE
+    layers = net.sparse_layers
+    if not layers:
+        return config
+    return replace(config, target_active_inputs=int(layers[0].n_active.max()))
 
 
 def _rates(logits: np.ndarray, y: np.ndarray, thr: float) -> dict[str, float]:
@@ -123,15 +163,26 @@ level, or the cascade and main net), hard negatives (train features, validation
 features) that they let through; called once per bootstrap round too."""
 
 
+def _report_network(progress: ProgressCallback, name: str, fig: dict[str, Any]) -> None:
+    report_figures(progress, name, {"network": name, "report": network_line(name, fig)})
+
+
 def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
                 val: tuple[np.ndarray, np.ndarray], config: StageTraining, seed: int,
-                dense: bool, progress: ProgressCallback,
-                mine: Miner | None = None) -> tuple[StageNets, dict[str, Any]]:
+                dense: bool, progress: ProgressCallback, mine: Miner | None = None,
+                init: StageNets | None = None,
+                fine_tune: SparseTrainingConfig | None = None
+                ) -> tuple[StageNets, dict[str, Any]]:
     """Train one stage's cascade and main net; returns them and the figures for the card.
 
     ``mine``, when given, adds hard negatives that the trained cascade passes (found on
     whole training volumes) to the main net's training and validation samples, and
     ``config.bootstrap`` times more: those the trained main net ranks highest.
+
+    ``init`` (fine-tuning): every network starts from a copy of ``init``'s (its weights
+    and its sparsity map, the same cascade depth) and trains by ``fine_tune``'s epochs with
+    its map kept (no weight removed); the cascade thresholds are chosen again on the new
+    samples.
     """
     (x, y), (xv, yv) = train, val
     for what, labels in (("training", y), ("validation", yv)):
@@ -141,13 +192,18 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
                              f"{int((labels <= 0.5).sum())}")
     alive, alive_v = np.arange(len(y)), np.arange(len(yv))
     cascade, thresholds, levels = [], [], []
-    for level in range(config.cascade_levels):
-        net = SADNN(cascade_net_config(dense=dense, eps=config.input_eps), seed=seed + level)
+    n_levels = config.cascade_levels if init is None else len(init.cascade)
+    for level in range(n_levels):
+        if init is None:
+            net = SADNN(cascade_net_config(dense=dense, eps=config.input_eps),
+                        seed=seed + level)
+        else:
+            net = copy.deepcopy(init.cascade[level])
         ya = y[alive]
         tr = SampleSet(_rows(x, alive), ya, balanced_weights(ya))
         va = SampleSet(_rows(xv, alive_v), yv[alive_v], balanced_weights(yv[alive_v]))
-        fig = fit(net, tr, va, config.cascade, seed + level, progress,
-                  f"{name} cascade {level + 1}")
+        fig = fit(net, tr, va, kept_map(net, fine_tune) if init else config.cascade,
+                  seed + level, progress, network_name(name, level + 1))
         lt, lv = full_logits(net, tr.x), full_logits(net, va.x)
         thr = min(recall_threshold(lt[ya > 0.5], config.cascade_recall),
                   recall_threshold(lv[va.y.numpy() > 0.5], config.cascade_recall))
@@ -159,6 +215,7 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
         cascade.append(net)
         thresholds.append(thr)
         levels.append(fig)
+        _report_network(progress, network_name(name, level + 1), fig)
 
     rng = np.random.default_rng(seed)
     pos, neg = alive[y[alive] > 0.5], alive[y[alive] <= 0.5]
@@ -168,25 +225,28 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
     keep = np.sort(np.concatenate([pos, rng.choice(neg, n_neg, replace=False)]))
 
     def fit_main(hard: np.ndarray, hard_v: np.ndarray, label: str) -> tuple[SADNN, dict]:
-        main = SADNN(main_net_config(dense=dense, eps=config.input_eps), seed=seed + 50)
+        main = (SADNN(main_net_config(dense=dense, eps=config.input_eps), seed=seed + 50)
+                if init is None else copy.deepcopy(init.main))
         ym = np.concatenate([y[keep], np.zeros(len(hard), np.float32)])
         yvm = np.concatenate([yv[alive_v], np.zeros(len(hard_v), np.float32)])
         tr = SampleSet(np.concatenate([x[keep], hard]), ym, balanced_weights(ym))
         va = SampleSet(np.concatenate([_rows(xv, alive_v), hard_v]), yvm,
                        balanced_weights(yvm))
-        fig = fit(main, tr, va, config.main, seed + 50, progress, label)
+        fig = fit(main, tr, va, kept_map(main, fine_tune) if init else config.main,
+                  seed + 50, progress, label)
         fig["validation"] = evaluate(main, va)
         fig["samples"] = {"train": len(ym), "validation": len(yvm),
                           "hard_negatives": len(hard), "hard_negatives_validation": len(hard_v)}
+        _report_network(progress, network_name(name), fig)
         return main, fig
 
-    main, fig = fit_main(hard, hard_v, f"{name} main")
+    main, fig = fit_main(hard, hard_v, network_name(name))
     rounds = []
     for round_ in range(1, 1 + (config.bootstrap if mine else 0)):
         more, more_v = mine(StageNets(cascade, thresholds, main))
         hard, hard_v = np.concatenate([hard, more]), np.concatenate([hard_v, more_v])
         rounds.append({k: fig[k] for k in ("validation", "samples")})
-        main, fig = fit_main(hard, hard_v, f"{name} main (bootstrap {round_})")
+        main, fig = fit_main(hard, hard_v, f"{network_name(name)} (bootstrap {round_})")
     if rounds:
         fig["bootstrap"] = rounds
     for net in (*cascade, main):

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from napari_msdl._io import check_keys, check_number, check_whole
-from napari_msdl._progress import ProgressCallback, no_progress
+from napari_msdl._progress import ProgressCallback, no_progress, report_figures
 from napari_msdl.bundle import TrainingRecord
 from napari_msdl.dataset import Case, Dataset, check_case_id
 from napari_msdl.detector.features import FeatureVolume
@@ -33,6 +33,7 @@ from napari_msdl.detector.hypotheses import OrientationSet, SizeSet, feature_vol
 from napari_msdl.detector.model import STAGES, DetectorModel, SearchParams, network_name
 from napari_msdl.sparse import SparseTrainingConfig
 from napari_msdl.sparse.grid import N_INPUTS
+from napari_msdl.training.augment import Augmentation, augment
 from napari_msdl.training.mining import mine_position, position_confusers
 from napari_msdl.training.samples import (
     SAMPLE_DTYPE,
@@ -42,7 +43,7 @@ from napari_msdl.training.samples import (
     position_samples,
     scale_samples,
 )
-from napari_msdl.training.stage import StageTraining, train_stage
+from napari_msdl.training.stage import StageTraining, network_line, train_stage
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class TrainConfig:
     (``None``: the same as the other stages). ``fov_cut_share``: the share of training
     samples (every stage, positives and negatives alike) cut by a random plane as by the
     edge of the field of view (:func:`~napari_msdl.training.samples.cut_by_field_of_view`;
-    0 = none)."""
+    0 = none). ``augment``: augmented copies of every training case
+    (:mod:`napari_msdl.training.augment`; none by default), for training on a few cases."""
 
     samples: SampleConfig = field(default_factory=SampleConfig)
     stage: StageTraining = field(default_factory=StageTraining)
@@ -68,10 +70,11 @@ class TrainConfig:
     fov_cut_share: float = 0.0
     val_fraction: float = 0.2
     val_ids: tuple[str, ...] | None = None
+    augment: Augmentation = field(default_factory=Augmentation)
 
     def __post_init__(self) -> None:
         for name, kind in (("samples", SampleConfig), ("stage", StageTraining),
-                           ("search", SearchParams)):
+                           ("search", SearchParams), ("augment", Augmentation)):
             if not isinstance(getattr(self, name), kind):
                 raise ValueError(f"{name} must be a {kind.__name__}, got "
                                  f"{type(getattr(self, name)).__name__}")
@@ -115,7 +118,8 @@ class TrainConfig:
         """The configuration :meth:`to_dict` wrote (a model card's ``config``); missing
         keys take their defaults, unknown keys are refused."""
         d = dict(check_keys(d, [f.name for f in fields(cls)], "training configuration"))
-        parts = {"samples": SampleConfig, "stage": StageTraining, "search": SearchParams}
+        parts = {"samples": SampleConfig, "stage": StageTraining, "search": SearchParams,
+                 "augment": Augmentation}
         for key, kind in parts.items():
             if key in d:
                 d[key] = kind.from_dict(d[key])
@@ -172,8 +176,18 @@ def position_pass(cases: list[Case], spacing: np.ndarray, config: TrainConfig, s
             x, y = position_samples(fv, case.pose, config.samples, rng)
             cut_by_field_of_view(x, config.fov_cut_share, _case_rng(seed, n, 50 + shift))
             chunks.append((x, y))
+        for copy, (fv, pose, _) in enumerate(copies_of(fvs[-1], case.pose, config, seed, n)):
+            x, y = position_samples(fv, pose, config.samples, _case_rng(seed, n, 1200 + copy))
+            cut_by_field_of_view(x, config.fov_cut_share, _case_rng(seed, n, 1300 + copy))
+            chunks.append((x, y))
         progress(label, n + 1, len(cases))
     return fvs, _stack(chunks)
+
+
+def copies_of(fv: FeatureVolume, pose, config: TrainConfig, seed: int, n: int):
+    """The augmented copies of case ``n`` (the same ones in every pass: seeded per case)."""
+    rng = _case_rng(seed, n, 1000)
+    return [augment(fv, pose, rng, config.augment) for _ in range(config.augment.copies)]
 
 
 def box_pass(cases: list[Case], fvs: list[FeatureVolume], confusers: list[np.ndarray],
@@ -183,13 +197,17 @@ def box_pass(cases: list[Case], fvs: list[FeatureVolume], confusers: list[np.nda
     parts: dict[str, list] = {"orientation": [], "scale": []}
     progress(label, 0, len(cases))
     for n, (case, fv, conf) in enumerate(zip(cases, fvs, confusers, strict=True)):
-        for shift in range(config.shifts):
-            rng = _case_rng(seed, n, 10 + shift)
+        draws = [(fv, case.pose, conf, 10 + shift) for shift in range(config.shifts)]
+        draws += [(copy_fv, pose, move.points(conf) if len(conf) else conf, 1400 + k)
+                  for k, (copy_fv, pose, move) in enumerate(copies_of(fv, case.pose, config,
+                                                                       seed, n))]
+        for draw_fv, pose, draw_conf, tag in draws:
+            rng = _case_rng(seed, n, tag)
             parts["orientation"].append(orientation_samples(
-                fv, case.pose, orientations, sizes.mean, config.samples, rng, conf))
-            parts["scale"].append(scale_samples(fv, case.pose, sizes, config.samples, rng,
-                                                conf))
-            cut_rng = _case_rng(seed, n, 60 + shift)
+                draw_fv, pose, orientations, sizes.mean, config.samples, rng, draw_conf))
+            parts["scale"].append(scale_samples(draw_fv, pose, sizes, config.samples, rng,
+                                                draw_conf))
+            cut_rng = _case_rng(seed, n, 50 + tag)
             for name in parts:
                 cut_by_field_of_view(parts[name][-1][0], config.fov_cut_share, cut_rng)
         progress(label, n + 1, len(cases))
@@ -236,21 +254,15 @@ def stage_report(record: TrainingRecord) -> str:
     """Per network, what a detector's training record says of it: each cascade level's
     positive recall and share of negatives rejected (training / validation samples), each
     main net's validation AUC and inputs read; the lines ``napari-msdl train`` prints."""
-    lines = []
-    for name, fig in record.figures.get("networks", {}).items():
-        if "threshold" in fig:
-            tr, va = fig["train"], fig["validation"]
-            lines.append(f"{name:<22} keeps {tr['recall']:.1%} / {va['recall']:.1%} of the "
-                         f"positives, rejects {tr['rejected']:.1%} / {va['rejected']:.1%} of "
-                         "the negatives (train / validation)")
-        elif "validation" in fig:
-            union = fig.get("union_inputs")
-            auc = fig["validation"]["auc"]
-            lines.append(f"{name:<22} validation AUC "
-                         + ("-" if auc is None else f"{auc:.3f}")
-                         + f", accuracy {fig['validation']['accuracy']:.1%}"
-                         + (f", reads {union} of {N_INPUTS} inputs" if union else ""))
-    return "\n".join(lines)
+    lines = (network_line(name, fig) for name, fig in record.figures.get("networks", {}).items())
+    return "\n".join(line for line in lines if line)
+
+
+def validation_line(report: dict[str, Any]) -> str:
+    """The validation errors of a detection report (``evaluate_cases``) as one line."""
+    pe, ce = report["position_error"], report["corner_error"]
+    return (f"validation: position error {pe['mean']:.2f} mm, corner error {ce['mean']:.2f} mm "
+            f"(means over {pe['n']} cases)")
 
 
 def network_figures(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -265,14 +277,46 @@ def network_figures(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "networks": networks}
 
 
+RANGES = ("extend", "keep", "learn")
+"""What fine-tuning does with the parent's hypothesis ranges: ``extend`` (default) keeps
+the parent's orientation set and size spread, moves the mean size (and with it the grid
+pitch) to the new cases' and adds what they need; ``keep`` keeps them all as they were
+(valves of another size then look bigger or smaller to the networks); ``learn`` learns
+them from the new cases alone (narrow when there are few)."""
+
+
+def hypothesis_sets(poses: list, config: TrainConfig, init: DetectorModel | None = None,
+                    ranges: str = "extend") -> tuple[OrientationSet, SizeSet]:
+    """The orientation and size sets: learned from ``poses``, or (fine-tuning) the parent's
+    kept or extended by them."""
+    if ranges not in RANGES:
+        raise ValueError(f"ranges must be one of {list(RANGES)}, got {ranges!r}")
+    rotations = np.stack([p.rotation for p in poses])
+    sizes = np.stack([p.size for p in poses])
+    if init is None or ranges == "learn":
+        return (OrientationSet.learn(rotations, config.orientation_step_deg),
+                SizeSet.learn(sizes, config.size_step))
+    if ranges == "keep":
+        return init.orientations, init.sizes
+    return init.orientations.extended(rotations), init.sizes.extended(sizes, config.size_step)
+
+
 def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = None,
                    seed: int = 0, progress: ProgressCallback | None = None,
-                   dense: bool = False, command: str | None = None
+                   dense: bool = False, command: str | None = None,
+                   init: DetectorModel | None = None, ranges: str = "extend",
+                   fine_tune: SparseTrainingConfig | None = None
                    ) -> tuple[DetectorModel, TrainingRecord]:
     """Train the three-stage detector on ``dataset``; returns it and the record of its
     training (for the bundle's card; :func:`~napari_msdl.training.train_bundle` writes
     both). ``dense=True`` trains the dense baseline (no sparsity: every first layer reads
     all 5832 inputs, the same epochs in total).
+
+    ``init`` fine-tunes a trained detector instead: every network starts from its weights
+    and sparsity map (see :func:`~napari_msdl.training.stage.train_stage`), the cascade
+    depths are its own, and the hypothesis ranges are extended, kept or learned again
+    (``ranges``, :data:`RANGES`); ``fine_tune`` sets the epochs and learning rate
+    (default :data:`~napari_msdl.training.stage.FINE_TUNE`).
     """
     from napari_msdl.evaluation import evaluate_cases
 
@@ -285,10 +329,13 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
     if not train or not val:
         raise ValueError(f"need annotated training and validation cases, got {len(train)} "
                          f"and {len(val)} in {ds.root}")
-    poses = [c.pose for c in train]
-    orientations = OrientationSet.learn(np.stack([p.rotation for p in poses]),
-                                        config.orientation_step_deg)
-    sizes = SizeSet.learn(np.stack([p.size for p in poses]), config.size_step)
+    if init is not None and init.dense != dense:
+        raise ValueError("a dense baseline fine-tunes only as a dense model, and a sparse "
+                         "one only as a sparse model")
+    orientations, sizes = hypothesis_sets([c.pose for c in train], config, init, ranges)
+
+    def parent(stage: str) -> dict[str, Any]:
+        return {} if init is None else {"init": init.stages[stage], "fine_tune": fine_tune}
     spacing = sizes.mean / 18
 
     fvs, train_xy = position_pass(train, spacing, config, seed, "samples (train)", progress)
@@ -300,7 +347,7 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
     levels = config.position_cascade_levels or config.stage.cascade_levels
     stages["position"], figures["position"] = train_stage(
         "position", train_xy, val_xy, replace(config.stage, cascade_levels=levels), seed,
-        dense, progress, mine)
+        dense, progress, mine, **parent("position"))
     del train_xy, val_xy
     confusers = confuser_pass(stages["position"], train, fvs, config, "confusers (train)",
                            progress)
@@ -314,11 +361,12 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
     for k, name in enumerate(STAGES[1:]):
         stages[name], figures[name] = train_stage(
             name, train_xy.pop(name), val_xy.pop(name), config.stage, seed + 100 * (k + 1),
-            dense, progress)
+            dense, progress, **parent(name))
     model = DetectorModel(orientations=orientations, sizes=sizes, stages=stages,
                           search=config.search, dense=dense)
     train_seconds = time.perf_counter() - t0
     report = evaluate_cases(model, val, progress=progress, label="validation detection")
+    report_figures(progress, "validation detection", {"report": validation_line(report)})
     record = TrainingRecord(
         command=command, seed=seed, config=config.to_dict(),
         data={"dataset": str(Path(ds.root).resolve()), "name": ds.name,

@@ -46,7 +46,10 @@ def test_the_bundled_card_restores_its_training_configuration_exactly():
     model = load_bundle()
     config = TrainConfig.from_dict(model.card.detector.config)
     assert config.fov_cut_share == 0.3 and config.position_cascade_levels == 2
-    assert config.to_dict() == model.card.detector.config
+    written = config.to_dict()
+    assert {k: written[k] for k in model.card.detector.config} == model.card.detector.config
+    assert written["augment"]["copies"] == 0, "a card from before augmentation trained without"
+    assert TrainConfig.from_dict(written) == config
     boundary = BoundaryConfig.from_dict(model.card.boundary.config)
     assert boundary.to_dict() == model.card.boundary.config
     names = list(model.detector.networks())

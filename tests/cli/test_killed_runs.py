@@ -47,7 +47,7 @@ def test_a_killed_training_leaves_the_previous_model_untouched(tiny_detector, tm
     shutil.copytree(model_dir, out)
     before = _digest(out)
     rc = _kill_when(["train", "--data", data_dir, "--out", out, "--tiny", "--seed", "5"],
-                    "cascade 1")
+                    "cascade1")
     assert rc == -signal.SIGKILL
     assert _digest(out) == before
     load_bundle(out)  # still a whole bundle
