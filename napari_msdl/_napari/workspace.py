@@ -17,7 +17,9 @@ from napari_msdl._napari.widgets._forms import narrow
 from napari_msdl._napari.widgets.cases import CasesWidget
 from napari_msdl._napari.widgets.detect_valve import DetectValveWidget
 from napari_msdl._napari.widgets.edit_mesh import EditMeshWidget
+from napari_msdl._napari.widgets.prune_model import PruneModelWidget
 from napari_msdl._napari.widgets.sparsity_patterns import SparsityPatternsWidget
+from napari_msdl._napari.widgets.train_model import TrainModelWidget
 
 if TYPE_CHECKING:
     import napari
@@ -28,7 +30,9 @@ keeps a canvas of 600 px or more."""
 
 
 class Workspace(QWidget):
-    """Detect valve, Sparsity patterns, Edit mesh and Cases as tabs of one dock."""
+    """Detect valve, Sparsity patterns, Edit mesh, Cases, Train and Prune as tabs of one
+    dock. A model that Train or Prune writes is offered to Detect valve and Sparsity
+    patterns; the folder Edit mesh saves annotations into is Train's dataset by default."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__()
@@ -37,10 +41,16 @@ class Workspace(QWidget):
         self.patterns = SparsityPatternsWidget(viewer)
         self.edit = EditMeshWidget(viewer)
         self.cases = CasesWidget(viewer)
+        self.train = TrainModelWidget(viewer)
+        self.prune = PruneModelWidget(viewer)
+        self.train.trained.connect(self.use_model)
+        self.prune.pruned.connect(self.use_model)
+        self.edit.dataset.changed.connect(self._annotations_folder)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        for widget, title in ((self.detect, "Detect"), (self.patterns, "Patterns"),
-                              (self.edit, "Edit mesh"), (self.cases, "Cases")):
+        self.tabs.setUsesScrollButtons(False)
+        self.tabs.setStyleSheet("QTabBar::tab { padding: 4px 3px; }")  # six titles in 320 px
+        for title, widget in self.widgets().items():
             narrow(widget)
             holder = QWidget()  # the form at the top, its natural height, the rest empty
             column = QVBoxLayout(holder)
@@ -69,10 +79,32 @@ class Workspace(QWidget):
                 self.close_widgets()
         return super().event(event)
 
+    def widgets(self) -> dict:
+        """The tabs' widgets by tab title."""
+        return {"Detect": self.detect, "Patterns": self.patterns, "Edit mesh": self.edit,
+                "Cases": self.cases, "Train": self.train, "Prune": self.prune}
+
+    def use_model(self, folder) -> None:
+        """Offer the model in ``folder`` (just trained or pruned) to Detect valve and
+        Sparsity patterns, and to Prune and Edit mesh's shape model."""
+        for choice in (self.detect.model, self.patterns.choice, self.prune.model,
+                       self.edit.model):
+            choice.use(folder)
+
+    def _annotations_folder(self, value) -> None:
+        if str(value) not in ("", "."):
+            self.train.use_dataset(value)
+
     def close_widgets(self) -> None:
-        """Disconnect every tab's widget from the viewer."""
-        for widget in (self.detect, self.patterns, self.edit, self.cases):
-            widget.connections.disconnect_all()
+        """Disconnect every tab's widget from the viewer and cancel its running job (a
+        training or pruning stops at its next report and writes nothing)."""
+        for widget in self.widgets().values():
+            job = getattr(widget, "job", None)
+            if job is not None and job.running:
+                job.cancel()
+            connections = getattr(widget, "connections", None)
+            if connections is not None:
+                connections.disconnect_all()
 
     def show_tab(self, title: str) -> None:
         """Bring the tab called ``title`` to the front."""

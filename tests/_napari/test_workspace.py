@@ -24,7 +24,10 @@ def test_the_workspace_fits_a_1280x1024_screen_before_and_after_a_detection(
     viewer.window._qt_window.resize(1280, 1024)
     viewer, workspace = open_workspace(viewer, [], sample=1)
     tabs = [workspace.tabs.tabText(i) for i in range(workspace.tabs.count())]
-    assert tabs == ["Detect", "Patterns", "Edit mesh", "Cases"]
+    assert tabs == ["Detect", "Patterns", "Edit mesh", "Cases", "Train", "Prune"]
+    bar = workspace.tabs.tabBar()  # every title shown whole, no scroll arrows
+    assert bar.sizeHint().width() <= workspace.width(), (bar.sizeHint().width(),
+                                                         workspace.width())
     assert workspace.tabs.currentIndex() == 0  # Detect valve in front
     width, height, canvas = _geometry(viewer, qtbot)
     assert width <= 1280 and height <= 1024 and canvas >= 600, (width, height, canvas)

@@ -22,13 +22,32 @@ _CANCELLED = object()
 
 class _Relay(QObject):
     progressed = Signal(str, int, int)
+    figured = Signal(str, object)
+
+
+class _Report:
+    """The callback the core gets: progress (and figures, for live plots) to the GUI
+    thread; :class:`Cancelled` once Cancel was pressed."""
+
+    def __init__(self, relay: _Relay, cancel: threading.Event) -> None:
+        self._relay, self._cancel = relay, cancel
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._cancel.is_set():
+            raise Cancelled(stage)
+        self._relay.progressed.emit(stage, int(done), int(total))
+
+    def figures(self, stage: str, figures: dict) -> None:
+        self._relay.figured.emit(stage, dict(figures))
 
 
 class BackgroundJob:
     """One background run of ``func(*args, progress=callback, **kwargs)``.
 
-    ``on_progress(stage, done, total)``, ``on_done(result)``, ``on_error(exc)`` and
-    ``on_cancelled()`` are called in the GUI thread.
+    ``on_progress(stage, done, total)``, ``on_figures(stage, figures)`` (what training
+    reports for live plots, :func:`~napari_msdl._progress.report_figures`),
+    ``on_done(result)``, ``on_error(exc)`` and ``on_cancelled()`` are called in the GUI
+    thread.
     """
 
     def __init__(
@@ -39,6 +58,7 @@ class BackgroundJob:
         on_done: Callable[[Any], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
+        on_figures: Callable[[str, dict], None] | None = None,
         **kwargs: Any,
     ):
         from napari.qt.threading import create_worker
@@ -47,12 +67,10 @@ class BackgroundJob:
         self._relay = _Relay()
         if on_progress is not None:
             self._relay.progressed.connect(on_progress)
+        if on_figures is not None:
+            self._relay.figured.connect(on_figures)
         self.running = True
-
-        def report(stage: str, done: int, total: int) -> None:
-            if self._cancel.is_set():
-                raise Cancelled(stage)
-            self._relay.progressed.emit(stage, int(done), int(total))
+        report = _Report(self._relay, self._cancel)
 
         def call() -> Any:
             try:
