@@ -30,3 +30,16 @@ def test_every_command_points_at_an_existing_callable():
     for command in MANIFEST["contributions"]["commands"]:
         module, _, name = command["python_name"].partition(":")
         assert callable(getattr(importlib.import_module(module), name)), command["id"]
+
+
+def test_every_workspace_tab_is_also_a_widget_of_its_own():
+    from napari_msdl._napari import workspace
+
+    commands = {c["id"]: c["python_name"] for c in MANIFEST["contributions"]["commands"]}
+    listed = {commands[w["command"]].rpartition(":")[2]
+              for w in MANIFEST["contributions"]["widgets"]}
+    tabs = {"DetectValveWidget", "SparsityPatternsWidget", "EditMeshWidget", "CasesWidget",
+            "TrainModelWidget", "PruneModelWidget"}
+    assert tabs | {"Workspace"} == listed
+    source = Path(workspace.__file__).read_text()
+    assert all(f"{name}(viewer)" in source for name in tabs)

@@ -53,7 +53,7 @@ def test_card_and_progress(trained):
     assert record["seconds"] > 0
     assert {"position_error", "corner_error"} <= set(record["figures"]["validation"])
     assert any(c.startswith("position.cascade1") for c in calls)
-    assert any(c.startswith("scale main") for c in calls)
+    assert any(c.startswith("scale.main") for c in calls)
 
 
 def test_stage_report_gives_every_cascade_level_and_main_net(trained):

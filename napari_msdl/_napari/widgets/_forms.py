@@ -9,18 +9,56 @@ from typing import Any
 from magicgui.widgets import CheckBox, Container, FileEdit, Label, PushButton
 
 
-def status_label(text: str = "", lines: int = 3) -> Label:
+class StatusLabel(Label):
     """A Label that wraps its text and never widens the dock it sits in (its width is
-    whatever the dock gives it), at least ``lines`` lines high so the form does not jump."""
-    from qtpy.QtWidgets import QSizePolicy
+    whatever the dock gives it), at least ``lines`` lines high so the form does not jump,
+    and as high as its wrapped text needs (a dock's form does not grow it by itself)."""
 
-    label = Label(value=text)
-    native = label.native
-    native.setWordWrap(True)
-    native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-    native.setMinimumWidth(50)
-    native.setMinimumHeight(native.fontMetrics().lineSpacing() * lines + 4)
-    return label
+    def __init__(self, text: str = "", lines: int = 3) -> None:
+        from qtpy.QtCore import QEvent, QObject
+        from qtpy.QtWidgets import QSizePolicy
+
+        super().__init__(value=text)
+        native = self.native
+        native.setWordWrap(True)
+        native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        native.setMinimumWidth(50)
+        self._least = native.fontMetrics().lineSpacing() * lines + 4
+        fit = self.fit
+
+        class _OnResize(QObject):
+            def eventFilter(self, obj, event):  # noqa: N802 - Qt's
+                if event.type() == QEvent.Type.Resize:
+                    fit()
+                return False
+
+        self._on_resize = _OnResize(native)
+        native.installEventFilter(self._on_resize)
+        self.fit()
+
+    @property
+    def value(self) -> str:
+        return Label.value.fget(self)
+
+    @value.setter
+    def value(self, text: str) -> None:
+        Label.value.fset(self, text)
+        self.fit()
+
+    def fit(self) -> None:
+        """As high as the text wrapped at the label's width needs (at least its lines)."""
+        least = getattr(self, "_least", None)
+        if least is None:  # the first value, set while the label is made
+            return
+        native = self.native
+        width = native.width()
+        need = native.heightForWidth(width) if width > 60 else 0
+        native.setMinimumHeight(max(least, need))
+
+
+def status_label(text: str = "", lines: int = 3) -> StatusLabel:
+    """A :class:`StatusLabel`: wrapped text at least ``lines`` lines high."""
+    return StatusLabel(text, lines)
 
 
 def one_line(error: BaseException | str) -> str:

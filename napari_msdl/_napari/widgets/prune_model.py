@@ -26,8 +26,7 @@ from napari_msdl._napari.widgets._forms import (
     status_label,
     unique_folder,
 )
-from napari_msdl._napari.widgets._jobs import BackgroundJob
-from napari_msdl._napari.widgets._training_view import TrainingView
+from napari_msdl._napari.widgets._training_view import ModelJob, TrainingView
 
 if TYPE_CHECKING:
     import napari
@@ -47,16 +46,22 @@ def prune_job(model: Path | None, out: Path, config: Any, data: Path | None,
 def before_after_html(report: dict[str, Any]) -> str:
     """The before/after table of a pruning report as a small HTML table: per network the
     inputs each first-layer filter reads, the inputs all its filters read together (what
-    detection gathers) and the seconds to score 100k hypotheses."""
-    rows = ["<tr><th>network</th><th>per filter</th><th>read in all</th>"
-            "<th>s / 100k</th></tr>"]
+    detection gathers) and the milliseconds to score 100k hypotheses."""
+    rows = ["<tr><th align=left>network</th><th>inputs<br>per filter</th>"
+            "<th>inputs<br>read</th><th>ms per<br>100k</th></tr>"]
+    stage = None
     for name, b in report["before"].items():
         a = report["after"][name]
-        rows.append(f"<tr><td>{escape(name)}</td><td>{b['fan_in']:.0f} &rarr; "
-                    f"{a['fan_in']:.0f}</td><td>{b['active_inputs']} &rarr; "
-                    f"{a['active_inputs']}</td><td>{b['seconds_per_100k']:.3f} &rarr; "
-                    f"{a['seconds_per_100k']:.3f}</td></tr>")
-    html = "<table cellspacing=2>" + "".join(rows) + "</table>"
+        group, _, net = name.partition(".")
+        if group != stage:  # a stage's networks under its name, so the table fits the dock
+            stage = group
+            rows.append(f"<tr><td colspan=4><b>{escape(group)}</b></td></tr>")
+        cells = (f"{b['fan_in']:.0f}&rarr;{a['fan_in']:.0f}",
+                 f"{b['active_inputs']}&rarr;{a['active_inputs']}",
+                 f"{1000 * b['seconds_per_100k']:.0f}&rarr;{1000 * a['seconds_per_100k']:.0f}")
+        rows.append(f"<tr><td nowrap>&nbsp;&nbsp;{escape(net)}</td>"
+                    + "".join(f"<td nowrap align=right>{c}</td>" for c in cells) + "</tr>")
+    html = ('<table cellspacing=1 style="font-size: 8pt">' + "".join(rows) + "</table>")
     if "validation_before" in report:
         vb, va = report["validation_before"], report["validation_after"]
         html += (f"<p>validation, position / corner (mm): {vb['position_error_mean']:.2f} / "
@@ -67,11 +72,21 @@ def before_after_html(report: dict[str, Any]) -> str:
     return html
 
 
-class PruneModelWidget(Container):
+def default_output(model: Path | None) -> Path:
+    """A new folder beside ``model`` (the working folder for the bundled model) for it
+    pruned."""
+    from napari_msdl.bundle import bundled_model_path
+
+    folder = Path.cwd() if model is None else model.parent
+    return unique_folder(folder / f"{(model or bundled_model_path()).name}-pruned")
+
+
+class PruneModelWidget(ModelJob, Container):
     """Prune a model's detector networks to a target sparsity, in the background."""
 
     pruned = Signal(object)
     """Emitted with the pruned model's folder when a pruning succeeds."""
+    verb = "Pruning"
 
     def __init__(self, viewer: napari.viewer.Viewer):
         self.viewer = viewer
@@ -104,7 +119,6 @@ class PruneModelWidget(Container):
         self.start_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self._show_inputs(self.sparsity.value)
-        self.job: BackgroundJob | None = None
         self.report: dict | None = None
 
     def _show_inputs(self, sparsity: float) -> None:
@@ -113,10 +127,9 @@ class PruneModelWidget(Container):
 
     def run(self) -> None:
         """Start the pruning the form asks for (errors go to the status line)."""
-        from napari_msdl.bundle import bundled_model_path
         from napari_msdl.training import PruneConfig
 
-        if self.job is not None and self.job.running:
+        if self.running:
             return
         try:
             model = self.model.path
@@ -128,50 +141,16 @@ class PruneModelWidget(Container):
             if chosen(self.out.value):
                 out = Path(self.out.value)
             else:
-                folder = Path.cwd() if model is None else model.parent
-                name = (model or bundled_model_path()).name
-                out = unique_folder(folder / f"{name}-pruned")
-                self.out.value = out
+                out = self.out.value = default_output(model)
         except ValueError as e:
             self.status.value = f"Cannot prune: {one_line(e)}"
             return
-        self._set_running(True)
-        self.view.reset()
         self.table.value = ""
-        self.status.value = "Starting..."
-        self.job = BackgroundJob(prune_job, model, out, config, data,
-                                 on_progress=self._on_progress, on_figures=self.view.on_figures,
-                                 on_done=self._on_done, on_error=self._on_error,
-                                 on_cancelled=self._on_cancelled).start()
-
-    def cancel(self) -> None:
-        if self.job is not None and self.job.running:
-            self.job.cancel()
-            self.status.value = "Cancelling..."
-
-    def _set_running(self, running: bool) -> None:
-        self.start_button.enabled = not running
-        self.cancel_button.enabled = running
-        if running:
-            self.progress.value = 0
-
-    def _on_progress(self, stage: str, done: int, total: int) -> None:
-        self.progress.value = int(round(100 * min(done, total) / max(total, 1)))
-        self.status.value = f"{stage}: {done} of {total}"
-
-    def _on_error(self, exc: BaseException) -> None:
-        self._set_running(False)
-        self.status.value = f"Pruning failed, no model written: {one_line(exc)}"
-
-    def _on_cancelled(self) -> None:
-        self._set_running(False)
-        self.progress.value = 0
-        self.status.value = "Cancelled; no model was written."
+        self._start(prune_job, model, out, config, data)
 
     def _on_done(self, result: tuple[Any, dict]) -> None:
         model, self.report = result
-        self._set_running(False)
-        self.progress.value = 100
         self.status.value = f"Wrote {model.path}. Detect valve and Patterns now use it."
         self.table.value = before_after_html(self.report)
+        self.out.value = default_output(model.path)  # next time a new folder, not this
         self.pruned.emit(model.path)

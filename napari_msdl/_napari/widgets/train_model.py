@@ -33,16 +33,15 @@ from napari_msdl._napari.widgets._forms import (
     status_label,
     unique_folder,
 )
-from napari_msdl._napari.widgets._jobs import BackgroundJob
-from napari_msdl._napari.widgets._training_view import TrainingView
+from napari_msdl._napari.widgets._training_view import ModelJob, TrainingView
 
 if TYPE_CHECKING:
     import napari
 
     from napari_msdl.bundle import ValveModel
 
-STARTS = {"bundled": "the bundled model (fine-tune)", "model": "another model (fine-tune)",
-          "scratch": "scratch (train anew)"}
+STARTS = {"bundled": "bundled model", "model": "another model", "scratch": "scratch"}
+"""What a training starts from: a model to fine-tune, or nothing."""
 DEFAULTS = {True: {"epochs": 6, "rounds": 1}, False: {"epochs": 2, "rounds": 5}}
 """Epochs and rounds by whether the run fine-tunes: fine-tuning trains every network a few
 epochs with its map kept; from scratch Algorithm 1 sparsifies over its rounds."""
@@ -60,11 +59,12 @@ def default_output(dataset: Path) -> Path:
     return unique_folder(dataset.parent / f"{dataset.name}-model")
 
 
-class TrainModelWidget(Container):
+class TrainModelWidget(ModelJob, Container):
     """Train or fine-tune a model on a dataset folder, in the background."""
 
     trained = Signal(object)
     """Emitted with the new model's folder when a training succeeds."""
+    verb = "Training"
 
     def __init__(self, viewer: napari.viewer.Viewer):
         self.viewer = viewer
@@ -72,7 +72,10 @@ class TrainModelWidget(Container):
             "The dataset folder (dataset.json): Edit mesh's 'save into' folder by default"))
         self.start_from = ComboBox(label="start from",
                                    choices=[(v, k) for k, v in STARTS.items()],
-                                   value="bundled")
+                                   value="bundled", tooltip=(
+                                       "Fine-tune the bundled model or another bundle (a "
+                                       "few cases are enough), or train anew from scratch "
+                                       "(needs many cases)"))
         self.parent_model = FileEdit(mode="d", label="model", visible=False,
                                tooltip="The model folder (a bundle) to fine-tune")
         self.out = FileEdit(mode="d", label="save as", tooltip=(
@@ -108,7 +111,6 @@ class TrainModelWidget(Container):
         self.dataset.changed.connect(self._dataset_changed)
         self.start_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
-        self.job: BackgroundJob | None = None
         self.model: ValveModel | None = None
 
     def _start_changed(self, start: str) -> None:
@@ -154,49 +156,16 @@ class TrainModelWidget(Container):
 
     def run(self) -> None:
         """Start the training the form asks for (errors go to the status line)."""
-        if self.job is not None and self.job.running:
+        if self.running:
             return
         try:
             request = self.request()
         except ValueError as e:
             self.status.value = f"Cannot train: {one_line(e)}"
             return
-        self._set_running(True)
-        self.view.reset()
-        self.status.value = "Starting..."
-        self._out = request.out
-        self.job = BackgroundJob(train_job, request, on_progress=self._on_progress,
-                                 on_figures=self.view.on_figures, on_done=self._on_done,
-                                 on_error=self._on_error,
-                                 on_cancelled=self._on_cancelled).start()
-
-    def cancel(self) -> None:
-        if self.job is not None and self.job.running:
-            self.job.cancel()
-            self.status.value = "Cancelling (at the end of the current batch of work)..."
-
-    def _set_running(self, running: bool) -> None:
-        self.start_button.enabled = not running
-        self.cancel_button.enabled = running
-        if running:
-            self.progress.value = 0
-
-    def _on_progress(self, stage: str, done: int, total: int) -> None:
-        self.progress.value = int(round(100 * min(done, total) / max(total, 1)))
-        self.status.value = f"{stage}: {done} of {total}"
-
-    def _on_error(self, exc: BaseException) -> None:
-        self._set_running(False)
-        self.status.value = f"Training failed, no model written: {one_line(exc)}"
-
-    def _on_cancelled(self) -> None:
-        self._set_running(False)
-        self.progress.value = 0
-        self.status.value = "Cancelled; no model was written."
+        self._start(train_job, request)
 
     def _on_done(self, model: ValveModel) -> None:
-        self._set_running(False)
-        self.progress.value = 100
         self.model = model
         record = model.card.detector
         v = record.figures["validation"]
@@ -204,4 +173,5 @@ class TrainModelWidget(Container):
                              f"position {v['position_error']['mean']:.2f} mm, corner "
                              f"{v['corner_error']['mean']:.2f} mm. Detect valve and Patterns "
                              "now use it.")
+        self.out.value = default_output(Path(self.dataset.value))  # never this model's
         self.trained.emit(model.path)

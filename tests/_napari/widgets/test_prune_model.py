@@ -3,23 +3,7 @@ result to the other tabs, and Cancel leaves nothing."""
 
 import pytest
 
-from napari_msdl._napari.workspace import Workspace
-
 pytestmark = pytest.mark.gui
-
-
-def idle(workspace) -> bool:
-    """No tab has a background job running (a new model sets Edit mesh loading its shape
-    space, which must end before the viewer closes)."""
-    return not any(getattr(w, "job", None) is not None and w.job.running
-                   for w in workspace.widgets().values())
-
-
-@pytest.fixture
-def workspace(make_napari_viewer, qtbot):
-    workspace = Workspace(make_napari_viewer())
-    yield workspace
-    qtbot.waitUntil(lambda: idle(workspace), timeout=60_000)
 
 
 def _form(prune, model, out, data=None):
@@ -41,9 +25,10 @@ def test_pruning_without_data_shows_the_before_after_table(workspace, qtbot, tin
     qtbot.waitUntil(lambda: not prune.job.running, timeout=300_000)
     assert prune.report is not None, prune.status.value
     table = prune.table.value
-    assert "position.main" in table and "not fine-tuned" in table
+    assert "<b>position</b>" in table and "cascade1" in table and "not fine-tuned" in table
     assert all(row["fan_in"] == 29 for row in prune.report["after"].values())
-    assert table.count("&rarr; 29<") == len(prune.report["after"])
+    assert table.count("&rarr;29<") == len(prune.report["after"])
+    assert prune.out.value == tmp_path / "pruned-pruned", "a new folder next time"
     assert any("inputs per filter" in line for line in prune.view.lines), prune.view.lines
     assert workspace.detect.model.path == tmp_path / "pruned"
     assert workspace.patterns.choice.path == tmp_path / "pruned"
