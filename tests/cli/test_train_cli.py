@@ -69,3 +69,27 @@ def test_interrupt_leaves_no_model(data, tmp_path, monkeypatch, capsys):
     out = tmp_path / "model"
     assert main(["train", "--data", str(data), "--out", str(out), "--tiny", "--quiet"]) == 130
     assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_train_from_a_model_fine_tunes_it_with_the_epochs_asked(tiny_detector, tmp_path,
+                                                                capsys):
+    model, data = tiny_detector
+    out = tmp_path / "tuned"
+    rc = main(["train", "--from", str(model), "--data", str(data), "--out", str(out),
+               "--epochs", "1", "--rounds", "1", "--augment", "0", "--quiet"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert f"fine-tuned {model}" in printed and "the parent has no boundary model" in printed
+    entry = load_bundle(out).card.history[-1]
+    assert entry.action == "fine-tuned" and entry.parent == str(model)
+    assert entry.parameters["fine_tune"]["pretrain_epochs"] == 1
+    assert entry.parameters["fine_tune"]["epochs_per_round"] == 1
+    assert entry.parameters["augment_copies"] == 0
+
+
+def test_train_from_and_dense_are_refused_before_any_work(tiny_detector, tmp_path, capsys):
+    model, data = tiny_detector
+    rc = main(["train", "--from", str(model), "--dense", "--data", str(data),
+               "--out", str(tmp_path / "m"), "--quiet"])
+    assert rc != 0 and "cannot be fine-tuned" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
