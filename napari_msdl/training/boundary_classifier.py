@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from napari_msdl._io import check_keys, check_number, check_whole
-from napari_msdl._progress import no_progress
+from napari_msdl._progress import Prefixed, no_progress
 from napari_msdl.boundary.features import PatchSpec, sample_patches, tangent_frames
 from napari_msdl.boundary.shape_space import vertex_normals
 from napari_msdl.sparse import (
@@ -39,6 +39,9 @@ from napari_msdl.sparse import (
 from napari_msdl.sparse import evaluate as evaluate_net
 from napari_msdl.training.stage import kept_map
 from napari_msdl.volume import Volume
+
+BOUNDARY_NET = "boundary"
+"""The boundary classifier's name in progress reports and live curves."""
 
 
 @dataclass(frozen=True)
@@ -165,7 +168,7 @@ def fit_classifier(train: list[Samples], val: list[Samples],
     t0 = time.perf_counter()
     history = train_sadnn(net, train_set, val_set,
                           config.sparse if init is None else kept_map(net, fine_tune),
-                          seed=seed, progress=progress or no_progress)
+                          seed=seed, progress=Prefixed(progress or no_progress, BOUNDARY_NET))
     net.eval()
     val_d = np.concatenate([p[2] for p in val])
     report = {"cases": {"train": len(train), "val": len(val)},

@@ -48,3 +48,23 @@ def test_training_is_deterministic_in_the_seed(tiny_model, boundary_cases,
     for k, v in tiny_model.classifier.state_dict().items():
         assert torch.equal(v, again.classifier.state_dict()[k]), k
     np.testing.assert_array_equal(again.shape_space.modes, tiny_model.shape_space.modes)
+
+
+def test_the_classifier_s_rounds_are_reported_under_its_name(boundary_cases,
+                                                             tiny_boundary_config):
+    """The Train widget plots curves per network: the boundary classifier's rounds come
+    as ``boundary: <phase>``, with their losses."""
+    stages, figures = [], []
+
+    class Recorder:
+        def __call__(self, stage, done, total):
+            stages.append(stage)
+
+        def figures(self, stage, values):
+            figures.append((stage, values))
+
+    train_boundary(boundary_cases[:3], config=tiny_boundary_config, seed=0,
+                   progress=Recorder())
+    assert "boundary: pretrain" in stages
+    rounds = [s for s, v in figures if "train_loss" in v]
+    assert rounds and all(s.startswith("boundary: ") for s in rounds), rounds
