@@ -24,6 +24,26 @@ def no_progress(stage: str, done: int, total: int) -> None:
     """The default callback: reports nothing, never cancels."""
 
 
+STEP = "step"
+"""The stage a long job reports its steps under: ``progress(STEP, k, n)`` says k of its n
+steps are done, so a GUI can draw one bar over the whole job (each step's own stages come
+between, under their own names)."""
+
+
+class Steps:
+    """Counts a long job's steps for ``progress``: reports ``(STEP, 0, total)`` when made
+    and ``(STEP, k, total)`` at every :meth:`next`."""
+
+    def __init__(self, progress: ProgressCallback, total: int) -> None:
+        self.progress, self.total, self.done = progress, max(1, int(total)), 0
+        progress(STEP, 0, self.total)
+
+    def next(self) -> None:
+        """One more step done."""
+        self.done = min(self.total, self.done + 1)
+        self.progress(STEP, self.done, self.total)
+
+
 def report_figures(progress: ProgressCallback, stage: str, figures: dict) -> None:
     """Hand ``figures`` (JSON-able numbers: a round's losses and sparsity, a network's
     report) to a callback that takes them, one with a ``figures(stage, figures)`` method

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from napari_msdl._io import check_output
-from napari_msdl._progress import ProgressCallback, no_progress
+from napari_msdl._progress import ProgressCallback, Steps, no_progress
 from napari_msdl.boundary import TopologyMismatch
 from napari_msdl.bundle import (
     BUNDLE_OUTPUT,
@@ -33,7 +33,7 @@ from napari_msdl.dataset import Dataset
 from napari_msdl.sparse import SparseTrainingConfig
 from napari_msdl.training.boundary import BoundaryConfig, train_boundary
 from napari_msdl.training.stage import FINE_TUNE
-from napari_msdl.training.train import TrainConfig, train_detector
+from napari_msdl.training.train import DETECTOR_STEPS, TrainConfig, train_detector
 
 DEFAULT_BOUNDARY = BoundaryConfig()
 
@@ -85,14 +85,16 @@ def train_bundle(dataset: str | Path | Dataset, out: str | Path | None,
     with_boundary = boundary is not None and not dense and _meshed(ds) > 1
     if with_boundary:
         boundary = _few_meshes(boundary, _meshed(ds))
+    steps = Steps(progress, DETECTOR_STEPS + with_boundary)
     detector, record = train_detector(ds, config, seed=seed, progress=progress, dense=dense,
-                                      command=command)
+                                      command=command, steps=steps)
     card = ModelCard(detector=record)
     model = ValveModel(detector=detector, card=card)
     if with_boundary:
         model.boundary, brecord = train_boundary(ds, config=boundary, seed=seed,
                                                  progress=progress, command=command)
         model.card = ModelCard(detector=record, boundary=brecord)
+        steps.next()
     return _saved(model, out)
 
 
@@ -156,9 +158,10 @@ def fine_tune_bundle(parent: ValveModel | str | Path, dataset: str | Path | Data
     progress = progress or no_progress
     config = config or fine_tune_config(source, ds, seed)
     tuned, why = _boundary_plan(source, ds, boundary)
+    steps = Steps(progress, DETECTOR_STEPS + (tuned is not None))
     detector, record = train_detector(ds, config, seed=seed, progress=progress,
                                       command=command, init=source.detector, ranges=ranges,
-                                      fine_tune=fine_tune)
+                                      fine_tune=fine_tune, steps=steps)
     model = ValveModel(detector=detector, boundary=source.boundary)
     brecord = source.card.boundary
     if tuned is not None:
@@ -166,6 +169,7 @@ def fine_tune_bundle(parent: ValveModel | str | Path, dataset: str | Path | Data
             ds, config=tuned, seed=seed, progress=progress, command=command,
             init=source.boundary, fine_tune=fine_tune)
         why = f"fine-tuned on {_meshed(ds)} meshes"
+        steps.next()
     entry = HistoryEntry("fine-tuned", command=command,
                          parent=None if path is None else str(path),
                          parameters={"dataset": str(ds.root.resolve()), "seed": seed,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from napari_msdl._io import check_number, check_output, check_whole
-from napari_msdl._progress import Prefixed, ProgressCallback, no_progress, report_figures
+from napari_msdl._progress import Prefixed, ProgressCallback, Steps, no_progress, report_figures
 from napari_msdl.bundle import BUNDLE_OUTPUT, HistoryEntry, ValveModel, load_bundle, save_bundle
 from napari_msdl.dataset import Dataset
 from napari_msdl.detector.cascade import full_logits, recall_threshold
@@ -108,9 +108,13 @@ def prune_model(model: DetectorModel, config: PruneConfig, data: Dataset | None 
     progress = progress or no_progress
     train_config = train_config or TrainConfig()
     pruned = copy.deepcopy(model)
+    networks = pruned.networks()
+    # timing before, (samples and validation,) each network, timing after (, validation)
+    steps = Steps(progress, len(networks) + 2 + 2 * (data is not None))
     report: dict[str, Any] = {"sparsity_target": config.sparsity, "rounds": config.rounds,
                               "fine_tuned": data is not None,
                               "before": model_figures(model, config.timing_hypotheses)}
+    steps.next()
     samples = val_cases = None
     seed = config.seed
     if data is not None:
@@ -120,13 +124,15 @@ def prune_model(model: DetectorModel, config: PruneConfig, data: Dataset | None 
                    "val": stage_samples(model, val_cases, train_config, seed + 1,
                                         "validation", progress)}
         report["validation_before"] = _errors(evaluate_cases(model, val_cases, progress=progress))
+        steps.next()
     skipped = []
-    for name, net in pruned.networks().items():
+    for name, net in networks.items():
         layer = first_sparse_layer(net)
         target = _target(config.sparsity, layer.in_features)
         start = int(layer.n_active.max())
         if start <= target:
             skipped.append(f"{name}: already {start} inputs per filter <= {target}")
+            steps.next()
             continue
         tag = f"prune {name}"
         if samples is None:
@@ -141,12 +147,15 @@ def prune_model(model: DetectorModel, config: PruneConfig, data: Dataset | None 
             _fine_tune(pruned, name, net, samples, sparse, seed, config.recall, progress, tag)
         report_figures(progress, tag, {"report": f"{name}: {start} -> "
                                                  f"{int(layer.n_active.max())} inputs per filter"})
+        steps.next()
     for nets in pruned.stages.values():
         nets.refresh()
     report["after"] = model_figures(pruned, config.timing_hypotheses)
+    steps.next()
     report["skipped"] = skipped
     if val_cases is not None:
         report["validation_after"] = _errors(evaluate_cases(pruned, val_cases, progress=progress))
+        steps.next()
     return pruned, report
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from napari_msdl._io import check_keys, check_number, check_whole
-from napari_msdl._progress import ProgressCallback, no_progress, report_figures
+from napari_msdl._progress import ProgressCallback, Steps, no_progress, report_figures
 from napari_msdl.bundle import TrainingRecord
 from napari_msdl.dataset import Case, Dataset, check_case_id
 from napari_msdl.detector.features import FeatureVolume
@@ -301,11 +301,17 @@ def hypothesis_sets(poses: list, config: TrainConfig, init: DetectorModel | None
     return init.orientations.extended(rotations), init.sizes.extended(sizes, config.size_step)
 
 
+DETECTOR_STEPS = 6
+"""A detector's training in steps (for one progress bar): the position samples, the
+position networks, the box samples, the orientation networks, the scale networks, the
+validation detection."""
+
+
 def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = None,
                    seed: int = 0, progress: ProgressCallback | None = None,
                    dense: bool = False, command: str | None = None,
                    init: DetectorModel | None = None, ranges: str = "extend",
-                   fine_tune: SparseTrainingConfig | None = None
+                   fine_tune: SparseTrainingConfig | None = None, steps: Steps | None = None
                    ) -> tuple[DetectorModel, TrainingRecord]:
     """Train the three-stage detector on ``dataset``; returns it and the record of its
     training (for the bundle's card; :func:`~napari_msdl.training.train_bundle` writes
@@ -317,6 +323,9 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
     depths are its own, and the hypothesis ranges are extended, kept or learned again
     (``ranges``, :data:`RANGES`); ``fine_tune`` sets the epochs and learning rate
     (default :data:`~napari_msdl.training.stage.FINE_TUNE`).
+
+    The training's :data:`DETECTOR_STEPS` steps are counted on ``steps`` (a bundle's
+    training passes its own, with the boundary model's step after them).
     """
     from napari_msdl.evaluation import evaluate_cases
 
@@ -333,6 +342,7 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
         raise ValueError("a dense baseline fine-tunes only as a dense model, and a sparse "
                          "one only as a sparse model")
     orientations, sizes = hypothesis_sets([c.pose for c in train], config, init, ranges)
+    steps = steps or Steps(progress, DETECTOR_STEPS)
 
     def parent(stage: str) -> dict[str, Any]:
         return {} if init is None else {"init": init.stages[stage], "fine_tune": fine_tune}
@@ -343,11 +353,13 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
                                     progress)
     mine = _miner(train, val, (fvs, fvs_val), config, seed, progress) \
         if config.hard_negatives else None
+    steps.next()  # the position samples
     stages, figures = {}, {}
     levels = config.position_cascade_levels or config.stage.cascade_levels
     stages["position"], figures["position"] = train_stage(
         "position", train_xy, val_xy, replace(config.stage, cascade_levels=levels), seed,
         dense, progress, mine, **parent("position"))
+    steps.next()
     del train_xy, val_xy
     confusers = confuser_pass(stages["position"], train, fvs, config, "confusers (train)",
                            progress)
@@ -357,16 +369,19 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
                         "samples (train)", progress)
     val_xy = box_pass(val, fvs_val, confusers_val, orientations, sizes, config, seed + 1,
                       "samples (validation)", progress)
+    steps.next()  # the box samples
     del fvs, fvs_val
     for k, name in enumerate(STAGES[1:]):
         stages[name], figures[name] = train_stage(
             name, train_xy.pop(name), val_xy.pop(name), config.stage, seed + 100 * (k + 1),
             dense, progress, **parent(name))
+        steps.next()
     model = DetectorModel(orientations=orientations, sizes=sizes, stages=stages,
                           search=config.search, dense=dense)
     train_seconds = time.perf_counter() - t0
     report = evaluate_cases(model, val, progress=progress, label="validation detection")
     report_figures(progress, "validation detection", {"report": validation_line(report)})
+    steps.next()
     record = TrainingRecord(
         command=command, seed=seed, config=config.to_dict(),
         data={"dataset": str(Path(ds.root).resolve()), "name": ds.name,

@@ -4,12 +4,14 @@ import json
 
 import pytest
 
+from napari_msdl._progress import STEP
 from napari_msdl.bundle import MANIFEST, load_bundle
 from napari_msdl.dataset import create_dataset, put_case
 from napari_msdl.detector import detect
 from napari_msdl.geometry import corner_error, position_error
 from napari_msdl.phantoms import make_phantom
 from napari_msdl.training import TrainConfig, stage_report, tiny_config, train_bundle
+from napari_msdl.training.train import DETECTOR_STEPS
 
 SHAPE = (56, 56, 44)
 N_CASES = 10  # 9 for training: with fewer, a tiny model's luck decides the held-out case
@@ -24,7 +26,7 @@ def trained(tmp_path_factory):
         put_case(ds, f"c{i}", case.volume, case.pose)
     calls = []
     model = train_bundle(ds, root / "model", tiny_config(val_ids=("c9",)), seed=0,
-                         progress=lambda s, d, t: calls.append(s), command="test")
+                         progress=lambda s, d, t: calls.append((s, d, t)), command="test")
     return root, model, calls
 
 
@@ -52,8 +54,13 @@ def test_card_and_progress(trained):
         assert 0.0 < record["figures"]["sparsity"][f"{stage}.main"] < 1.0
     assert record["seconds"] > 0
     assert {"position_error", "corner_error"} <= set(record["figures"]["validation"])
-    assert any(c.startswith("position.cascade1") for c in calls)
-    assert any(c.startswith("scale.main") for c in calls)
+    stages = [s for s, _, _ in calls]
+    assert any(c.startswith("position.cascade1") for c in stages)
+    assert any(c.startswith("scale.main") for c in stages)
+    # one bar over the whole job: the steps 0..6 in order, the last after every other report
+    steps = [(d, t) for s, d, t in calls if s == STEP]
+    assert steps == [(k, DETECTOR_STEPS) for k in range(DETECTOR_STEPS + 1)]
+    assert calls[-1] == (STEP, DETECTOR_STEPS, DETECTOR_STEPS)
 
 
 def test_stage_report_gives_every_cascade_level_and_main_net(trained):

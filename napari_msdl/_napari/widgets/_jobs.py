@@ -129,6 +129,38 @@ class StageProgress:
         return self.fraction
 
 
+class StepProgress:
+    """One progress bar over a job that counts its steps (:class:`~napari_msdl._progress.
+    Steps`, reported as ``STEP``): the steps done plus the current step's share, as far as
+    its own reports go (never going back); before any step report, the stage's own
+    fraction. :meth:`describe` names the step and the stage for the status line."""
+
+    def __init__(self) -> None:
+        self.done = self.total = 0
+        self.within = self.fraction = 0.0
+
+    def update(self, stage: str, done: int, total: int) -> float:
+        """The whole job's fraction done after this report."""
+        from napari_msdl._progress import STEP
+
+        part = min(done, total) / max(total, 1)
+        if stage == STEP:
+            self.done, self.total, self.within = done, total, 0.0
+        elif not self.total:
+            return part
+        else:
+            self.within = max(self.within, part)
+        self.fraction = max(self.fraction, min(self.done + self.within, self.total) / self.total)
+        return self.fraction
+
+    def describe(self, stage: str, done: int, total: int) -> str:
+        """``"step 3 of 7 | orientation.main: round 1/1: 8 of 20"``."""
+        text = f"{stage}: {done} of {total}"
+        if self.total:
+            return f"step {min(self.done + 1, self.total)} of {self.total} | {text}"
+        return text
+
+
 DETECTION_SHARES = {"loading model": 0.08, "prepare": 0.05, "position": 0.35,
                     "position refine": 0.05, "orientation": 0.22, "orientation refine": 0.15,
                     "scale": 0.05, "boundary": 0.05}

@@ -28,8 +28,9 @@ class ModelJob:
 
     def _start(self, func: Any, *args: Any) -> None:
         """Run ``func(*args, progress=...)`` in the background."""
-        from napari_msdl._napari.widgets._jobs import BackgroundJob
+        from napari_msdl._napari.widgets._jobs import BackgroundJob, StepProgress
 
+        self._bar = StepProgress()
         self._set_running(True)
         self.view.reset()
         self.status.value = "Starting..."
@@ -55,8 +56,11 @@ class ModelJob:
             self.progress.value = 0
 
     def _on_progress(self, stage: str, done: int, total: int) -> None:
-        self.progress.value = int(round(100 * min(done, total) / max(total, 1)))
-        self.status.value = f"{stage}: {done} of {total}"
+        from napari_msdl._progress import STEP
+
+        self.progress.value = int(round(100 * self._bar.update(stage, done, total)))
+        if stage != STEP:
+            self.status.value = self._bar.describe(stage, done, total)
 
     def _on_error(self, exc: BaseException) -> None:
         self._set_running(False)

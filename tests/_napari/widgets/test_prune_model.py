@@ -38,9 +38,12 @@ def test_pruning_with_data_fine_tunes_with_live_curves(workspace, qtbot, tiny_de
                                                        tmp_path):
     prune = workspace.prune
     _form(prune, tiny_detector[0], tmp_path / "pruned", tiny_detector[1])
+    bar = []
+    prune.progress.changed.connect(bar.append)
     prune.start_button.clicked()
     qtbot.waitUntil(lambda: not prune.job.running, timeout=300_000)
     assert prune.report is not None, prune.status.value
+    assert bar == sorted(bar) and bar[-1] == 100, "one bar, moving once from 0 to 100"
     assert "validation, position / corner" in prune.table.value
     assert prune.view.curves, "no curves while fine-tuning"
 

@@ -52,6 +52,8 @@ def test_a_fine_tune_runs_in_the_background_and_offers_its_model(workspace, qtbo
     _fine_tune_form(train, model, data, tmp_path / "tuned")
     assert not train.parent_model.native.isHidden() and not train.inputs.enabled
     beat = Heartbeat(qtbot)
+    bar = []
+    train.progress.changed.connect(bar.append)
     train.start_button.clicked()
     assert train.job.running and not train.start_button.enabled
     qtbot.waitUntil(lambda: not train.job.running, timeout=300_000)
@@ -64,6 +66,7 @@ def test_a_fine_tune_runs_in_the_background_and_offers_its_model(workspace, qtbo
     assert any("AUC" in line for line in train.view.lines), train.view.lines
     assert any(line.startswith("validation") for line in train.view.lines), train.view.lines
     assert "Wrote" in train.status.value and train.progress.value == 100
+    assert len(set(bar)) > 10 and bar == sorted(bar), "one bar, moving once from 0 to 100"
     assert (tmp_path / "tuned" / "bundle.json").is_file()
     assert workspace.detect.model.path == tmp_path / "tuned"
     assert workspace.patterns.choice.path == tmp_path / "tuned"
