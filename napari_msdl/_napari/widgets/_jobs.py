@@ -131,13 +131,16 @@ class StageProgress:
 
 class StepProgress:
     """One progress bar over a job that counts its steps (:class:`~napari_msdl._progress.
-    Steps`, reported as ``STEP``): the steps done plus the current step's share, as far as
-    its own reports go (never going back); before any step report, the stage's own
-    fraction. :meth:`describe` names the step and the stage for the status line."""
+    Steps`, reported as ``STEP``). A step's own stages are not known ahead, so within a
+    step the first stage fills half of the step's share, the next half of what is left,
+    and so on: the bar never goes back and reaches a step's end only when the step does.
+    Before any step report the bar is the stage's own fraction. :meth:`describe` names
+    the step and the stage for the status line."""
 
     def __init__(self) -> None:
-        self.done = self.total = 0
-        self.within = self.fraction = 0.0
+        self.done = self.total = self.stages = 0
+        self.stage: str | None = None
+        self.fraction = 0.0
 
     def update(self, stage: str, done: int, total: int) -> float:
         """The whole job's fraction done after this report."""
@@ -145,12 +148,15 @@ class StepProgress:
 
         part = min(done, total) / max(total, 1)
         if stage == STEP:
-            self.done, self.total, self.within = done, total, 0.0
+            self.done, self.total, self.stages, self.stage = done, total, 0, None
+            within = 0.0
         elif not self.total:
             return part
         else:
-            self.within = max(self.within, part)
-        self.fraction = max(self.fraction, min(self.done + self.within, self.total) / self.total)
+            if stage != self.stage:
+                self.stage, self.stages = stage, self.stages + 1
+            within = 1.0 - 0.5 ** (self.stages - 1) + 0.5 ** self.stages * part
+        self.fraction = max(self.fraction, min(self.done + within, self.total) / self.total)
         return self.fraction
 
     def describe(self, stage: str, done: int, total: int) -> str:

@@ -15,12 +15,15 @@ def test_steps_report_every_step_of_the_job():
 
 
 def test_the_bar_moves_once_from_0_to_1_over_the_steps():
+    """Within a step, its first stage fills half the step's share, the next a quarter..."""
     bar = StepProgress()
     assert bar.update(STEP, 0, 4) == 0.0
-    assert bar.update("samples", 1, 2) == pytest.approx(0.125)
-    assert bar.update("position.cascade1: round 1/2", 0, 2) == pytest.approx(0.125)  # back
+    assert bar.update("samples", 1, 2) == pytest.approx(0.25 / 4)
+    assert bar.update("samples", 2, 2) == pytest.approx(0.5 / 4)
+    assert bar.update("position.cascade1: round 1/2", 0, 2) == pytest.approx(0.5 / 4)
+    assert bar.update("position.cascade1: round 1/2", 2, 2) == pytest.approx(0.75 / 4)
     assert bar.update(STEP, 1, 4) == pytest.approx(0.25)
-    assert bar.update("position.main: pretrain", 5, 10) == pytest.approx(0.375)
+    assert bar.update("position.main: pretrain", 5, 10) == pytest.approx(1.25 / 4)
     assert bar.describe("position.main: pretrain", 5, 10) == \
         "step 2 of 4 | position.main: pretrain: 5 of 10"
     assert bar.update(STEP, 4, 4) == 1.0
