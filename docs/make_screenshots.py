@@ -79,10 +79,15 @@ def _open():
 
 def _wait(widget, what: str, timeout: float = 600.0) -> None:
     """Process Qt events until the widget's background job is done."""
+    _wait_for(lambda: widget.job is None or not widget.job.running, what, timeout)
+
+
+def _wait_for(condition, what: str, timeout: float = 600.0) -> None:
+    """Process Qt events until ``condition()`` holds."""
     end = time.monotonic() + timeout
-    while widget.job is not None and widget.job.running:
+    while not condition():
         if time.monotonic() > end:
-            raise TimeoutError(f"{what} did not finish in {timeout:.0f} s")
+            raise TimeoutError(f"{what} did not happen in {timeout:.0f} s")
         _process(0.02)
 
 
@@ -337,12 +342,16 @@ def _annotations(n: int = 8):
     return folder
 
 
-def _wait_for(condition, what: str, timeout: float = 1800.0) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise TimeoutError(f"{what} did not happen in {timeout:.0f} s")
-        _process(0.05)
+def _run_and_shoot(viewer, widget, out: Path, name: str, networks: int) -> None:
+    """Start the tab's job, shoot NAME_running once ``networks`` networks have curves,
+    wait for the job and check that it wrote its model."""
+    widget.run()
+    _wait_for(lambda: len(widget.view.curves) >= networks or not widget.job.running,
+              f"{networks} networks training", timeout=1800)
+    _shot(viewer, out, f"{name}_running")
+    _wait(widget, name, timeout=3600)
+    if not widget.status.value.startswith("Wrote"):
+        raise RuntimeError(f"{name} failed: {widget.status.value}")
 
 
 def train(out: Path) -> None:
@@ -353,13 +362,7 @@ def train(out: Path) -> None:
     workspace.show_tab("Train")
     widget = workspace.train
     widget.dataset.value = data
-    widget.run()
-    _wait_for(lambda: len(widget.view.curves) >= 5 or not widget.job.running,
-              "five networks training")
-    _shot(viewer, out, "train_running")
-    _wait(widget, "Train", timeout=3600)
-    if widget.model is None:
-        raise RuntimeError(f"Train failed: {widget.status.value}")
+    _run_and_shoot(viewer, widget, out, "train", networks=5)
     widget.view.network.value = "orientation.main"
     _shot(viewer, out, "train_done")
     viewer.close()
@@ -376,13 +379,7 @@ def prune(out: Path) -> None:
     widget.rounds.value = 2
     widget.data.value = data
     widget.out.value = data.parent / "aortic-valve-phantom-pruned"
-    widget.run()
-    _wait_for(lambda: len(widget.view.curves) >= 2 or not widget.job.running,
-              "two networks pruned")
-    _shot(viewer, out, "prune_running")
-    _wait(widget, "Prune", timeout=3600)
-    if widget.report is None:
-        raise RuntimeError(f"Prune failed: {widget.status.value}")
+    _run_and_shoot(viewer, widget, out, "prune", networks=2)
     _shot(viewer, out, "prune_done")
     viewer.close()
 

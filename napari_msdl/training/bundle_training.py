@@ -174,12 +174,21 @@ def fine_tune_bundle(parent: ValveModel | str | Path, dataset: str | Path | Data
                          parent=None if path is None else str(path),
                          parameters={"dataset": str(ds.root.resolve()), "seed": seed,
                                      "ranges": ranges, "augment_copies": config.augment.copies,
-                                     "fine_tune": (fine_tune or FINE_TUNE).to_dict(),
+                                     "fine_tune": _epochs_record(fine_tune or FINE_TUNE),
                                      "boundary": why},
                          figures={"validation": record.figures["validation"]})
     card = ModelCard(detector=record, boundary=brecord, history=source.card.history)
     model.card = card.with_history(entry)
     return _saved(model, out)
+
+
+def _epochs_record(fine_tune: SparseTrainingConfig) -> dict:
+    """What a fine-tuning trained each network with, for the card: its epochs, rounds,
+    batch and learning rate (not the template's fan-in: each network keeps its own)."""
+    record = fine_tune.to_dict()
+    record.pop("target_active_inputs", None)
+    record.pop("target_sparsity", None)
+    return record
 
 
 def _boundary_plan(source: ValveModel, ds: Dataset, boundary: BoundaryConfig | None

@@ -54,10 +54,6 @@ class TrainingRequest:
             check_whole("augmented copies", self.copies, 0, 200)
         check_whole("seed", self.seed, 0)
 
-    @property
-    def fine_tunes(self) -> bool:
-        return self.start is not None
-
     def parent(self) -> ValveModel | None:
         """The model to fine-tune (loaded), or None from scratch."""
         if self.start is None:

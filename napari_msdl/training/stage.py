@@ -164,7 +164,7 @@ features) that they let through; called once per bootstrap round too."""
 
 
 def _report_network(progress: ProgressCallback, name: str, fig: dict[str, Any]) -> None:
-    report_figures(progress, name, {"network": name, "report": network_line(name, fig)})
+    report_figures(progress, name, {"report": network_line(name, fig)})
 
 
 def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],

@@ -74,6 +74,8 @@ def test_a_fine_tuned_bundle_records_its_parent_and_keeps_its_boundary(fine_tune
     assert entry.parent == str(tiny_valve_model)
     assert entry.parameters["dataset"] == str(new_domain_data.root.resolve())
     assert entry.parameters["augment_copies"] == 4
+    assert entry.parameters["fine_tune"]["epochs_per_round"] == QUICK.epochs_per_round
+    assert "target_active_inputs" not in entry.parameters["fine_tune"]  # each keeps its own
     assert entry.parameters["boundary"] == "fine-tuned on 6 meshes"
     assert [e.action for e in tuned.card.history[:-1]] == [e.action for e in parent.card.history]
     assert tuned.boundary is not None
