@@ -30,11 +30,9 @@ from napari_msdl._io import dumps_json, write_text_atomic
 from napari_msdl.bundle import bundled_model_path, load_bundle
 from napari_msdl.dataset import Dataset
 from napari_msdl.evaluation import evaluate_bundle
+from napari_msdl.evaluation.detection import FAILURE_MM
 from napari_msdl.phantoms import write_phantom_dataset
 from napari_msdl.training import TrainConfig, fine_tune_bundle, fine_tune_config, train_bundle
-
-LOST_MM = 10.0
-"""A detection whose centre is this far from the truth is counted as lost."""
 
 
 def dataset(folder: Path, n: int, seed: int, domain: str) -> Dataset:
@@ -52,7 +50,7 @@ def row(name: str, model, test: Dataset, out: Path, seconds: float | None) -> di
     errors = [c["position_error"] for c in report["cases"]]
     r = {"model": name, "path": str(report["model"]), "train_seconds": seconds,
          "position_error": report["position_error"], "corner_error": report["corner_error"],
-         "lost": sum(e > LOST_MM for e in errors), "cases": len(errors),
+         "lost": report["failures"]["count"], "cases": len(errors),
          "detect_seconds": report["seconds"]}
     if "mesh_error_final" in report:
         r["mesh_error_init"] = report["mesh_error_init"]
@@ -105,7 +103,7 @@ def main() -> None:
         rows.append(row(f"from scratch on {args.train}", scratch, test,
                         work / "report-scratch", seconds))
     result = {"domain": args.domain, "train_cases": args.train, "test_cases": args.test,
-              "parent": str(bundled_model_path()), "lost_mm": LOST_MM, "rows": rows,
+              "parent": str(bundled_model_path()), "lost_mm": FAILURE_MM, "rows": rows,
               "fine_tune_history": tuned.card.history[-1].to_dict(),
               "machine": {"cpu_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
                           "load_average": os.getloadavg(), "platform": platform.platform()}}

@@ -31,6 +31,7 @@ from napari_msdl._io import write_text_atomic
 from napari_msdl.bundle import load_bundle
 from napari_msdl.dataset import Dataset
 from napari_msdl.detector import STAGES, detect
+from napari_msdl.evaluation.detection import FAILURE_MM
 from napari_msdl.geometry import Pose, corner_error, position_error
 from napari_msdl.sparse.grid import grid_offsets
 from napari_msdl.volume import Volume
@@ -85,22 +86,22 @@ def main() -> None:
                "truth_box_empty": empty_share(volume, case.pose),
                "seconds": det.timings["total"]}
         rows.append(row)
-        if row["position_error"] > 10:
+        if row["position_error"] > FAILURE_MM:
             print(f"{case.id}: position {row['position_error']:.1f} mm, corner "
                   f"{row['corner_error']:.1f} mm; truth rank per stage {row['truth_rank']}; "
                   f"{100 * row['truth_box_empty']:.0f} % of the true box empty")
     pe = np.array([r["position_error"] for r in rows])
     ce = np.array([r["corner_error"] for r in rows])
-    summary = {"cases": len(rows), "failures": int((pe > 10).sum()),
+    summary = {"cases": len(rows), "failures": int((pe > FAILURE_MM).sum()),
                "position_error": {"mean": float(pe.mean()), "median": float(np.median(pe))},
                "corner_error": {"mean": float(ce.mean()), "median": float(np.median(ce))},
                "truth_kept": {s: float(np.mean([r["truth_rank"][s] >= 0 for r in rows]))
                               for s in STAGES},
                "truth_box_empty_median": {
                    "failures": _median([r["truth_box_empty"] for r in rows
-                                        if r["position_error"] > 10]),
+                                        if r["position_error"] > FAILURE_MM]),
                    "others": _median([r["truth_box_empty"] for r in rows
-                                      if r["position_error"] <= 10])},
+                                      if r["position_error"] <= FAILURE_MM])},
                "search": search, "validation_only": args.validation}
     print(json.dumps(summary, indent=1))
     write_text_atomic(Path(args.out), json.dumps({"summary": summary, "cases": rows},

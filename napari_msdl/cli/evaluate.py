@@ -30,6 +30,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from napari_msdl._progress import tqdm_progress
     from napari_msdl.evaluation import evaluate_bundle, segmentation_tables
+    from napari_msdl.evaluation.detection import failure_line
 
     if args.baseline and not args.baseline_model:
         raise ValueError("--baseline dense needs --baseline-model MODEL (a model trained "
@@ -39,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate_bundle(args.model, args.data, args.out, args.baseline_model,
                              device=args.device, progress=tqdm_progress(disable=args.quiet))
     print(report["table"])
+    print(failure_line(report))
     if "mesh_error_final" in report:
         print(segmentation_tables(report))
     print(f"wrote {args.out}/report.json and report.md")

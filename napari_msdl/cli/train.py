@@ -33,8 +33,7 @@ def register(subparsers) -> None:
                        help="share of the cases held out for validation (default 0.2)")
     p.add_argument("--shifts", type=int, default=None,
                    help="sub-voxel shifts of the feature grid sampled per case (default 2; "
-                   "memory grows with cases x shifts: 800 cases x 2 peaked at 20 GB, 1 "
-                   "halves the samples)")
+                   "1 halves the samples, and the scratch space they take)")
     p.add_argument("--fov-cut", type=float, default=None, metavar="SHARE",
                    help="share of training samples cut by a random plane, as by the edge "
                    "of the field of view, so the nets learn valves the field of view cuts "
@@ -52,6 +51,12 @@ def register(subparsers) -> None:
                    help="augmented copies of every training case (small rotations, "
                    "scalings, shifts, contrast); default 0, with --from enough for about "
                    "80 cases")
+    p.add_argument("--scratch", default=None, metavar="DIR",
+                   help="folder in which the training makes its scratch folder of samples "
+                   "and feature volumes, removed at the end (default: the system's "
+                   "temporary folder, $TMPDIR; at most about 15 MB per case: 800 cases took 11.5 "
+                   "GB, and a folder with less room is refused before any work); "
+                   "memory then stays about the same however many cases there are")
     p.add_argument("--dense", action="store_true",
                    help="train the dense baseline (no sparsity) instead")
     p.add_argument("--tiny", action="store_true",
@@ -130,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     boundary = None if args.stage == "detector" or args.tiny else BoundaryConfig()
     model = train_bundle(args.data, args.out, config, boundary, seed=args.seed,
                          dense=args.dense, progress=progress, command=command, init=parent,
-                         ranges=args.ranges, fine_tune=fine_tune)
+                         ranges=args.ranges, fine_tune=fine_tune,
+                         scratch=args.scratch or "temp")
     record = model.card.detector
     if parent is not None:
         print(f"fine-tuned {parent.path}; boundary model: "

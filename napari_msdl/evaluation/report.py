@@ -21,7 +21,12 @@ from napari_msdl._io import OutputKind, check_output, dumps_json, write_text_ato
 from napari_msdl._progress import ProgressCallback, no_progress
 from napari_msdl.bundle import ValveModel, load_bundle
 from napari_msdl.dataset import Case, Dataset
-from napari_msdl.evaluation.detection import detection_row, summarize_detections
+from napari_msdl.evaluation.detection import (
+    FAILURE_MM,
+    detection_row,
+    failure_line,
+    summarize_detections,
+)
 from napari_msdl.evaluation.segmentation import segmentation_row, summarize_segmentation
 from napari_msdl.geometry import Pose
 
@@ -59,6 +64,10 @@ def table(report: dict[str, Any], names: tuple[str, str] = ("MSDL", "Dense")) ->
                          ("seconds", "{:.3f}")):
             cells += [_cell(r[key][stat], fmt) for r in runs]
         lines.append("| " + " | ".join(cells) + " |")
+    fails = [f"{r['failures']['count']} of {r['failures']['of']}" if "failures" in r else "-"
+             for r in runs]
+    lines.append(f"| Failures (> {FAILURE_MM:g} mm) | " + " | ".join(
+        fails + ["-"] * (2 * len(runs))) + " |")
     return "\n".join(lines)
 
 
@@ -147,7 +156,7 @@ def evaluate_bundle(model: ValveModel | str | Path | None, data: str | Path | Da
     md = (f"# Table I on {ds.name} ({len(cases)} cases)\n\nModel: `{report['model']}`"
           + (f"; dense baseline: `{dense.path}`" if dense is not None else "")
           + "\n\nPosition error, mean corner error (mm) and detection seconds per case.\n\n"
-          + text + "\n")
+          + text + "\n\n" + failure_line(report).capitalize() + ".\n")
     if "mesh_error_final" in report:
         md += "\n" + segmentation_tables(report) + "\n"
     write_text_atomic(out / "report.md", md)

@@ -226,7 +226,8 @@ class SparseTrainingConfig:
 class SampleSet:
     """Training or validation patches: x (N, F) float32 (or float16, kept as such to
     halve the memory of large sample sets; the networks compute in float32), labels y
-    (N,) in {0, 1}, and optional sample weights (N,) for the loss."""
+    (N,) in {0, 1}, and optional sample weights (N,) for the loss. A numpy ``x`` is used
+    without a copy (a memory-mapped one stays on disk, read batch by batch)."""
 
     x: torch.Tensor
     y: torch.Tensor
@@ -244,7 +245,9 @@ class SampleSet:
             if self.weight.shape != self.y.shape:
                 raise ValueError(f"weight must be (N,)={tuple(self.y.shape)}, received "
                                  f"{tuple(self.weight.shape)}")
-        if not bool(torch.isfinite(self.x).all()):
+        step = 8192  # checked in blocks: a memory-mapped x is never read whole at once
+        if not all(bool(torch.isfinite(self.x[i:i + step]).all())
+                   for i in range(0, len(self.x), step)):
             raise ValueError("x holds NaN or infinite values")
 
     @classmethod

@@ -63,7 +63,7 @@ def train_bundle(dataset: str | Path | Dataset, out: str | Path | None,
                  dense: bool = False, progress: ProgressCallback | None = None,
                  command: str | None = None, init: ValveModel | str | Path | None = None,
                  ranges: str = "extend", fine_tune: SparseTrainingConfig | None = None,
-                 ) -> ValveModel:
+                 scratch: str | Path | None = "temp") -> ValveModel:
     """Train a bundle on ``dataset`` and write it to ``out`` (``None``: do not save).
 
     The detector is trained with ``config``; the boundary model with ``boundary`` when the
@@ -71,12 +71,13 @@ def train_bundle(dataset: str | Path | Dataset, out: str | Path | None,
     dense baseline, trains the detector only).
 
     ``init`` (a bundle or its folder) fine-tunes that model instead of training from
-    scratch (:func:`fine_tune_bundle`).
+    scratch (:func:`fine_tune_bundle`). ``scratch``: where the training keeps its
+    samples (:func:`~napari_msdl.training.train.train_detector`).
     """
     if init is not None:
         return fine_tune_bundle(init, dataset, out, config, boundary, seed=seed,
                                 progress=progress, command=command, ranges=ranges,
-                                fine_tune=fine_tune)
+                                fine_tune=fine_tune, scratch=scratch)
     ds = _dataset(dataset)
     if out is not None:
         check_output(out, BUNDLE_OUTPUT, inputs=[ds.root])
@@ -87,7 +88,7 @@ def train_bundle(dataset: str | Path | Dataset, out: str | Path | None,
         boundary = _few_meshes(boundary, _meshed(ds))
     steps = Steps(progress, DETECTOR_STEPS + with_boundary)
     detector, record = train_detector(ds, config, seed=seed, progress=progress, dense=dense,
-                                      command=command, steps=steps)
+                                      command=command, steps=steps, scratch=scratch)
     card = ModelCard(detector=record)
     model = ValveModel(detector=detector, card=card)
     if with_boundary:
@@ -136,7 +137,7 @@ def fine_tune_bundle(parent: ValveModel | str | Path, dataset: str | Path | Data
                      boundary: BoundaryConfig | None = DEFAULT_BOUNDARY, *, seed: int = 0,
                      progress: ProgressCallback | None = None, command: str | None = None,
                      ranges: str = "extend", fine_tune: SparseTrainingConfig | None = None,
-                     ) -> ValveModel:
+                     scratch: str | Path | None = "temp") -> ValveModel:
     """Fine-tune ``parent`` on ``dataset`` and write the result to ``out``.
 
     Every detector network starts from the parent's weights and sparsity map and trains
@@ -161,7 +162,7 @@ def fine_tune_bundle(parent: ValveModel | str | Path, dataset: str | Path | Data
     steps = Steps(progress, DETECTOR_STEPS + (tuned is not None))
     detector, record = train_detector(ds, config, seed=seed, progress=progress,
                                       command=command, init=source.detector, ranges=ranges,
-                                      fine_tune=fine_tune, steps=steps)
+                                      fine_tune=fine_tune, steps=steps, scratch=scratch)
     model = ValveModel(detector=detector, boundary=source.boundary)
     brecord = source.card.boundary
     if tuned is not None:

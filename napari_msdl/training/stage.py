@@ -33,6 +33,7 @@ from napari_msdl.sparse import (
     train_sadnn,
 )
 from napari_msdl.sparse.grid import N_INPUTS
+from napari_msdl.training.store import SampleStore
 
 
 def _default_cascade() -> SparseTrainingConfig:
@@ -146,11 +147,6 @@ def _rates(logits: np.ndarray, y: np.ndarray, thr: float) -> dict[str, float]:
             "rejected": float((~keep[neg]).mean()) if neg.any() else 0.0}
 
 
-def _rows(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """``x[idx]``, without a copy when ``idx`` is every row in order."""
-    return x if len(idx) == len(x) else x[idx]
-
-
 def _kept_rates(alive: np.ndarray, y: np.ndarray) -> dict[str, float]:
     kept = np.zeros(len(y), dtype=np.float32)
     kept[alive] = 1.0
@@ -171,7 +167,7 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
                 val: tuple[np.ndarray, np.ndarray], config: StageTraining, seed: int,
                 dense: bool, progress: ProgressCallback, mine: Miner | None = None,
                 init: StageNets | None = None,
-                fine_tune: SparseTrainingConfig | None = None
+                fine_tune: SparseTrainingConfig | None = None, store: SampleStore | None = None
                 ) -> tuple[StageNets, dict[str, Any]]:
     """Train one stage's cascade and main net; returns them and the figures for the card.
 
@@ -183,7 +179,12 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
     and its sparsity map, the same cascade depth) and trains by ``fine_tune``'s epochs with
     its map kept (no weight removed); the cascade thresholds are chosen again on the new
     samples.
+
+    The sample subsets each network trains on (what the levels before it kept, the main
+    net's balanced share with the hard negatives) are copied into ``store`` (default: in
+    memory), so a run whose samples are on disk keeps them there.
     """
+    store = store or SampleStore(None)
     (x, y), (xv, yv) = train, val
     for what, labels in (("training", y), ("validation", yv)):
         if not (labels > 0.5).any() or not (labels <= 0.5).any():
@@ -200,8 +201,8 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
         else:
             net = copy.deepcopy(init.cascade[level])
         ya = y[alive]
-        tr = SampleSet(_rows(x, alive), ya, balanced_weights(ya))
-        va = SampleSet(_rows(xv, alive_v), yv[alive_v], balanced_weights(yv[alive_v]))
+        tr = SampleSet(store.rows(x, alive), ya, balanced_weights(ya))
+        va = SampleSet(store.rows(xv, alive_v), yv[alive_v], balanced_weights(yv[alive_v]))
         fig = fit(net, tr, va, kept_map(net, fine_tune) if init else config.cascade,
                   seed + level, progress, network_name(name, level + 1))
         lt, lv = full_logits(net, tr.x), full_logits(net, va.x)
@@ -229,9 +230,8 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
                 if init is None else copy.deepcopy(init.main))
         ym = np.concatenate([y[keep], np.zeros(len(hard), np.float32)])
         yvm = np.concatenate([yv[alive_v], np.zeros(len(hard_v), np.float32)])
-        tr = SampleSet(np.concatenate([x[keep], hard]), ym, balanced_weights(ym))
-        va = SampleSet(np.concatenate([_rows(xv, alive_v), hard_v]), yvm,
-                       balanced_weights(yvm))
+        tr = SampleSet(store.joined([(x, keep), hard]), ym, balanced_weights(ym))
+        va = SampleSet(store.joined([(xv, alive_v), hard_v]), yvm, balanced_weights(yvm))
         fig = fit(main, tr, va, kept_map(main, fine_tune) if init else config.main,
                   seed + 50, progress, label)
         fig["validation"] = evaluate(main, va)
@@ -244,7 +244,7 @@ def train_stage(name: str, train: tuple[np.ndarray, np.ndarray],
     rounds = []
     for round_ in range(1, 1 + (config.bootstrap if mine else 0)):
         more, more_v = mine(StageNets(cascade, thresholds, main))
-        hard, hard_v = np.concatenate([hard, more]), np.concatenate([hard_v, more_v])
+        hard, hard_v = store.joined([hard, more]), store.joined([hard_v, more_v])
         rounds.append({k: fig[k] for k in ("validation", "samples")})
         main, fig = fit_main(hard, hard_v, f"{network_name(name)} (bootstrap {round_})")
     if rounds:

@@ -12,7 +12,10 @@ then, stage by stage as MSL does:
 
 It then measures detection on the validation cases and returns the detector with the
 record of its training (:func:`~napari_msdl.training.train_bundle` writes both into a
-bundle). Each image is read once; its feature volume is kept for the later passes.
+bundle). Each image is read once; its feature volume is kept for the later passes. The
+samples and feature volumes are written to a scratch folder on disk as they are made and
+read back memory-mapped (:mod:`napari_msdl.training.store`), so the memory a training
+takes does not grow with its number of cases.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from napari_msdl.training.samples import (
     scale_samples,
 )
 from napari_msdl.training.stage import StageTraining, network_line, train_stage
+from napari_msdl.training.store import Samples, SampleStore
 
 
 @dataclass(frozen=True)
@@ -145,24 +149,14 @@ def _case_rng(seed: int, n: int, tag: int) -> np.random.Generator:
     return np.random.default_rng([seed, n, tag])
 
 
-def _stack(chunks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate (x, y) chunks into one preallocated pair, freeing them as it goes."""
-    x = np.empty((sum(len(c[1]) for c in chunks), N_INPUTS), SAMPLE_DTYPE)
-    y = np.empty(len(x), np.float32)
-    start = 0
-    while chunks:
-        cx, cy = chunks.pop(0)
-        x[start:start + len(cy)], y[start:start + len(cy)] = cx, cy
-        start += len(cy)
-    return x, y
-
-
 def position_pass(cases: list[Case], spacing: np.ndarray, config: TrainConfig, seed: int,
-                  label: str, progress: ProgressCallback
-                  ) -> tuple[list[FeatureVolume], tuple[np.ndarray, np.ndarray]]:
-    """Read every case once: its feature volume (kept for the later passes) and the
-    position samples on ``config.shifts`` sub-voxel shifts of the feature grid."""
-    fvs, chunks = [], []
+                  label: str, progress: ProgressCallback, store: SampleStore | None = None
+                  ) -> tuple[list[FeatureVolume], Samples]:
+    """Read every case once: its feature volume (kept for the later passes, in ``store``)
+    and the position samples on ``config.shifts`` sub-voxel shifts of the feature grid
+    (written to ``store`` as they are drawn; default: in memory)."""
+    store = store or SampleStore(None)
+    fvs, chunks = [], store.writer()
     progress(label, 0, len(cases))
     for n, case in enumerate(cases):
         volume = case.load_volume()
@@ -172,16 +166,17 @@ def position_pass(cases: list[Case], spacing: np.ndarray, config: TrainConfig, s
             offset = (rng.random(3) - 0.5) * spacing if shift else np.zeros(3)
             fv = feature_volume(volume, spacing, offset)
             if shift == 0:
-                fvs.append(fv)
+                kept = fv
             x, y = position_samples(fv, case.pose, config.samples, rng)
             cut_by_field_of_view(x, config.fov_cut_share, _case_rng(seed, n, 50 + shift))
-            chunks.append((x, y))
-        for copy, (fv, pose, _) in enumerate(copies_of(fvs[-1], case.pose, config, seed, n)):
+            chunks.append(x, y)
+        for copy, (fv, pose, _) in enumerate(copies_of(kept, case.pose, config, seed, n)):
             x, y = position_samples(fv, pose, config.samples, _case_rng(seed, n, 1200 + copy))
             cut_by_field_of_view(x, config.fov_cut_share, _case_rng(seed, n, 1300 + copy))
-            chunks.append((x, y))
+            chunks.append(x, y)
+        fvs.append(store.keep_volume(kept))
         progress(label, n + 1, len(cases))
-    return fvs, _stack(chunks)
+    return fvs, chunks.finish()
 
 
 def copies_of(fv: FeatureVolume, pose, config: TrainConfig, seed: int, n: int):
@@ -192,9 +187,12 @@ def copies_of(fv: FeatureVolume, pose, config: TrainConfig, seed: int, n: int):
 
 def box_pass(cases: list[Case], fvs: list[FeatureVolume], confusers: list[np.ndarray],
              orientations: OrientationSet, sizes: SizeSet, config: TrainConfig, seed: int,
-             label: str, progress: ProgressCallback) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Orientation and scale samples of every case (``config.shifts`` draws each)."""
-    parts: dict[str, list] = {"orientation": [], "scale": []}
+             label: str, progress: ProgressCallback, store: SampleStore | None = None
+             ) -> dict[str, Samples]:
+    """Orientation and scale samples of every case (``config.shifts`` draws each),
+    written to ``store`` as they are drawn (default: in memory)."""
+    store = store or SampleStore(None)
+    parts = {"orientation": store.writer(), "scale": store.writer()}
     progress(label, 0, len(cases))
     for n, (case, fv, conf) in enumerate(zip(cases, fvs, confusers, strict=True)):
         draws = [(fv, case.pose, conf, 10 + shift) for shift in range(config.shifts)]
@@ -203,21 +201,21 @@ def box_pass(cases: list[Case], fvs: list[FeatureVolume], confusers: list[np.nda
                                                                        seed, n))]
         for draw_fv, pose, draw_conf, tag in draws:
             rng = _case_rng(seed, n, tag)
-            parts["orientation"].append(orientation_samples(
-                draw_fv, pose, orientations, sizes.mean, config.samples, rng, draw_conf))
-            parts["scale"].append(scale_samples(draw_fv, pose, sizes, config.samples, rng,
-                                                draw_conf))
+            drawn = {"orientation": orientation_samples(
+                draw_fv, pose, orientations, sizes.mean, config.samples, rng, draw_conf),
+                "scale": scale_samples(draw_fv, pose, sizes, config.samples, rng, draw_conf)}
             cut_rng = _case_rng(seed, n, 50 + tag)
-            for name in parts:
-                cut_by_field_of_view(parts[name][-1][0], config.fov_cut_share, cut_rng)
+            for name, (x, y) in drawn.items():
+                cut_by_field_of_view(x, config.fov_cut_share, cut_rng)
+                parts[name].append(x, y)
         progress(label, n + 1, len(cases))
-    return {k: _stack(v) for k, v in parts.items()}
+    return {k: w.finish() for k, w in parts.items()}
 
 
 def _miner(train: list[Case], val: list[Case], fvs: tuple[list, list], config: TrainConfig,
-           seed: int, progress: ProgressCallback):
+           seed: int, progress: ProgressCallback, store: SampleStore):
     """The miner for :func:`train_stage`: hard position negatives of every case (first the
-    cascade's, then on each bootstrap round the main net's)."""
+    cascade's, then on each bootstrap round the main net's), written to ``store``."""
     calls = [0]
 
     def mine(nets):
@@ -225,14 +223,14 @@ def _miner(train: list[Case], val: list[Case], fvs: tuple[list, list], config: T
         what = "hard negatives" if calls[0] == 0 else f"bootstrap {calls[0]}"
         for tag, (cases, volumes) in enumerate(zip((train, val), fvs, strict=True)):
             label = f"{what} (" + ("train" if tag == 0 else "validation") + ")"
-            found = []
+            found = store.writer()
             for n, (case, fv) in enumerate(zip(cases, volumes, strict=True)):
-                found.append(mine_position(
-                    nets, fv, case.pose, config.samples.position_negative,
-                    config.hard_negatives, config.search.position_stride,
-                    _case_rng(seed + tag, n, 99 + calls[0])))
+                x = mine_position(nets, fv, case.pose, config.samples.position_negative,
+                                  config.hard_negatives, config.search.position_stride,
+                                  _case_rng(seed + tag, n, 99 + calls[0]))
+                found.append(x, np.zeros(len(x), np.float32))
                 progress(label, n + 1, len(cases))
-            out.append(np.concatenate(found))
+            out.append(found.finish()[0])
         calls[0] += 1
         return out[0], out[1]
     return mine
@@ -259,10 +257,13 @@ def stage_report(record: TrainingRecord) -> str:
 
 
 def validation_line(report: dict[str, Any]) -> str:
-    """The validation errors of a detection report (``evaluate_cases``) as one line."""
+    """The validation errors of a detection report (``evaluate_cases``) as one line (with
+    its failure count when it has one: records written before it have none)."""
     pe, ce = report["position_error"], report["corner_error"]
+    lost = report.get("failures")
     return (f"validation: position error {pe['mean']:.2f} mm, corner error {ce['mean']:.2f} mm "
-            f"(means over {pe['n']} cases)")
+            f"(means over {pe['n']} cases)"
+            + ("" if lost is None else f", {lost['count']} lost (> {lost['threshold_mm']:g} mm)"))
 
 
 def network_figures(stages: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -301,18 +302,66 @@ def hypothesis_sets(poses: list, config: TrainConfig, init: DetectorModel | None
     return init.orientations.extended(rotations), init.sizes.extended(sizes, config.size_step)
 
 
+def scratch_bytes(n_cases: int, config: TrainConfig) -> int:
+    """About the scratch space a training on ``n_cases`` takes at its peak: every
+    stage's samples of every case (its sub-voxel shifts and augmented copies) and a third
+    more for the subsets the networks train on and the feature volumes (13.4 GB for 800
+    phantoms, whose training peaked at 11.5 GB; ``benchmarks/bench_train_memory.py``)."""
+    per_draw = config.samples.positives + config.samples.negatives
+    rows = n_cases * (config.shifts + config.augment.copies) * per_draw * len(STAGES)
+    return int(rows * N_INPUTS * np.dtype(SAMPLE_DTYPE).itemsize * 4 / 3)
+
+
 DETECTOR_STEPS = 6
 """A detector's training in steps (for one progress bar): the position samples, the
 position networks, the box samples, the orientation networks, the scale networks, the
 validation detection."""
 
 
+def _train_stages(train: list[Case], val: list[Case], spacing: np.ndarray,
+                  orientations: OrientationSet, sizes: SizeSet, config: TrainConfig, seed: int,
+                  dense: bool, progress: ProgressCallback, steps: Steps, store: SampleStore,
+                  parent) -> tuple[dict, dict]:
+    """The three stages' networks and training figures, their samples kept in ``store``
+    (``parent(stage)``: the fine-tuning arguments of each stage)."""
+    fvs, train_xy = position_pass(train, spacing, config, seed, "samples (train)", progress,
+                                  store)
+    fvs_val, val_xy = position_pass(val, spacing, config, seed + 1, "samples (validation)",
+                                    progress, store)
+    mine = _miner(train, val, (fvs, fvs_val), config, seed, progress, store) \
+        if config.hard_negatives else None
+    steps.next()  # the position samples
+    stages, figures = {}, {}
+    levels = config.position_cascade_levels or config.stage.cascade_levels
+    stages["position"], figures["position"] = train_stage(
+        "position", train_xy, val_xy, replace(config.stage, cascade_levels=levels), seed,
+        dense, progress, mine, store=store, **parent("position"))
+    steps.next()
+    del train_xy, val_xy
+    confusers = confuser_pass(stages["position"], train, fvs, config, "confusers (train)",
+                           progress)
+    confusers_val = confuser_pass(stages["position"], val, fvs_val, config,
+                               "confusers (validation)", progress)
+    train_xy = box_pass(train, fvs, confusers, orientations, sizes, config, seed,
+                        "samples (train)", progress, store)
+    val_xy = box_pass(val, fvs_val, confusers_val, orientations, sizes, config, seed + 1,
+                      "samples (validation)", progress, store)
+    steps.next()  # the box samples
+    del fvs, fvs_val, mine  # the miner holds the feature volumes too
+    for k, name in enumerate(STAGES[1:]):
+        stages[name], figures[name] = train_stage(
+            name, train_xy.pop(name), val_xy.pop(name), config.stage, seed + 100 * (k + 1),
+            dense, progress, store=store, **parent(name))
+        steps.next()
+    return stages, figures
+
+
 def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = None,
                    seed: int = 0, progress: ProgressCallback | None = None,
                    dense: bool = False, command: str | None = None,
                    init: DetectorModel | None = None, ranges: str = "extend",
-                   fine_tune: SparseTrainingConfig | None = None, steps: Steps | None = None
-                   ) -> tuple[DetectorModel, TrainingRecord]:
+                   fine_tune: SparseTrainingConfig | None = None, steps: Steps | None = None,
+                   scratch: str | Path | None = "temp") -> tuple[DetectorModel, TrainingRecord]:
     """Train the three-stage detector on ``dataset``; returns it and the record of its
     training (for the bundle's card; :func:`~napari_msdl.training.train_bundle` writes
     both). ``dense=True`` trains the dense baseline (no sparsity: every first layer reads
@@ -323,6 +372,11 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
     depths are its own, and the hypothesis ranges are extended, kept or learned again
     (``ranges``, :data:`RANGES`); ``fine_tune`` sets the epochs and learning rate
     (default :data:`~napari_msdl.training.stage.FINE_TUNE`).
+
+    The samples and feature volumes are kept on disk in a scratch folder made in
+    ``scratch`` (default: the system's temporary folder; ``None``: in memory) and removed
+    at the end (:class:`~napari_msdl.training.store.SampleStore`), so memory does not grow
+    with the number of cases.
 
     The training's :data:`DETECTOR_STEPS` steps are counted on ``steps`` (a bundle's
     training passes its own, with the boundary model's step after them).
@@ -348,34 +402,10 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
         return {} if init is None else {"init": init.stages[stage], "fine_tune": fine_tune}
     spacing = sizes.mean / 18
 
-    fvs, train_xy = position_pass(train, spacing, config, seed, "samples (train)", progress)
-    fvs_val, val_xy = position_pass(val, spacing, config, seed + 1, "samples (validation)",
-                                    progress)
-    mine = _miner(train, val, (fvs, fvs_val), config, seed, progress) \
-        if config.hard_negatives else None
-    steps.next()  # the position samples
-    stages, figures = {}, {}
-    levels = config.position_cascade_levels or config.stage.cascade_levels
-    stages["position"], figures["position"] = train_stage(
-        "position", train_xy, val_xy, replace(config.stage, cascade_levels=levels), seed,
-        dense, progress, mine, **parent("position"))
-    steps.next()
-    del train_xy, val_xy
-    confusers = confuser_pass(stages["position"], train, fvs, config, "confusers (train)",
-                           progress)
-    confusers_val = confuser_pass(stages["position"], val, fvs_val, config,
-                               "confusers (validation)", progress)
-    train_xy = box_pass(train, fvs, confusers, orientations, sizes, config, seed,
-                        "samples (train)", progress)
-    val_xy = box_pass(val, fvs_val, confusers_val, orientations, sizes, config, seed + 1,
-                      "samples (validation)", progress)
-    steps.next()  # the box samples
-    del fvs, fvs_val
-    for k, name in enumerate(STAGES[1:]):
-        stages[name], figures[name] = train_stage(
-            name, train_xy.pop(name), val_xy.pop(name), config.stage, seed + 100 * (k + 1),
-            dense, progress, **parent(name))
-        steps.next()
+    need = scratch_bytes(len(train) + len(val), config)
+    with SampleStore(scratch, need) as store:
+        stages, figures = _train_stages(train, val, spacing, orientations, sizes, config, seed,
+                                        dense, progress, steps, store, parent)
     model = DetectorModel(orientations=orientations, sizes=sizes, stages=stages,
                           search=config.search, dense=dense)
     train_seconds = time.perf_counter() - t0
@@ -390,7 +420,7 @@ def train_detector(dataset: str | Path | Dataset, config: TrainConfig | None = N
         seconds=round(train_seconds, 1),
         figures={**network_figures(figures), "sparsity": model.sparsity(),
                  "validation": {k: report[k] for k in ("position_error", "corner_error",
-                                                       "seconds")},
+                                                       "seconds", "failures")},
                  "hypotheses": {"orientations": len(orientations.rotvecs),
                                 "sizes": len(sizes.logs), "mean_size": sizes.mean.tolist(),
                                 "spacing": spacing.tolist()}})

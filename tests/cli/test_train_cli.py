@@ -47,6 +47,7 @@ def test_train_writes_a_bundle_with_its_card(data, tmp_path, capsys):
     (["--epochs", "-1"], "--epochs"),
     (["--shifts", "0"], "--shifts"),
     (["--fov-cut", "1.5"], "--fov-cut"),
+    (["--scratch", "/no/such/scratch"], "scratch folder not found: /no/such/scratch"),
 ])
 def test_bad_arguments_are_one_line_errors(data, tmp_path, capsys, extra, message):
     rc = main(["train", "--data", str(data), "--out", str(tmp_path / "m"), "--tiny", "--quiet",

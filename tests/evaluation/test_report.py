@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from napari_msdl.evaluation import evaluate_bundle, summary
+from napari_msdl.evaluation.detection import failure_line, failures
 
 
 def test_evaluate_writes_table_one(tiny_detector, tmp_path):
@@ -19,6 +20,20 @@ def test_evaluate_writes_table_one(tiny_detector, tmp_path):
     assert np.isclose(doc["position_error"]["mean"],
                       np.mean([c["position_error"] for c in doc["cases"]]))
     assert "Mean" in report["table"] and (tmp_path / "report" / "report.md").is_file()
+    lost = [c["id"] for c in doc["cases"] if c["position_error"] > 10.0]
+    assert doc["failures"] == {"count": len(lost), "of": 10, "threshold_mm": 10.0, "ids": lost}
+    assert f"| Failures (> 10 mm) | {len(lost)} of 10 |" in report["table"]
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert f"Failures (position error > 10 mm): {len(lost)} of 10" in md
+
+
+def test_failures_are_the_cases_more_than_10_mm_off_and_unmeasurable_ones():
+    rows = [{"id": i, "position_error": e} for i, e in
+            (("a", 0.5), ("b", 10.0), ("c", 10.01), ("d", float("nan")), ("e", 66.6))]
+    assert failures(rows) == {"count": 3, "of": 5, "threshold_mm": 10.0, "ids": ["c", "d", "e"]}
+    assert failure_line({"failures": failures(rows)}) == (
+        "failures (position error > 10 mm): 3 of 5 (c, d, e)")
+    assert failure_line({"failures": failures(rows[:2])}).endswith(": 0 of 2")
 
 
 def test_a_summary_of_nothing_is_null_not_nan():

@@ -4,13 +4,20 @@ import json
 
 import pytest
 
-from napari_msdl._progress import STEP
+from napari_msdl._progress import STEP, Cancelled
 from napari_msdl.bundle import MANIFEST, load_bundle
 from napari_msdl.dataset import create_dataset, put_case
 from napari_msdl.detector import detect
 from napari_msdl.geometry import corner_error, position_error
 from napari_msdl.phantoms import make_phantom
-from napari_msdl.training import TrainConfig, stage_report, tiny_config, train_bundle
+from napari_msdl.training import (
+    TrainConfig,
+    stage_report,
+    tiny_config,
+    train_bundle,
+    train_detector,
+)
+from napari_msdl.training.store import SCRATCH_PREFIX
 from napari_msdl.training.train import DETECTOR_STEPS
 
 SHAPE = (56, 56, 44)
@@ -82,3 +89,39 @@ def test_training_refuses_too_few_cases_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="at least 2 annotated"):
         train_bundle(ds, tmp_path / "m", tiny_config())
     assert not (tmp_path / "m").exists()
+
+
+def _weights(model) -> list:
+    return [(name, nets.thresholds, [v.clone() for net in (*nets.cascade, nets.main)
+                                     for v in net.state_dict().values()])
+            for name, nets in model.stages.items()]
+
+
+def test_samples_on_disk_train_the_model_samples_in_memory_train(tmp_path):
+    ds = create_dataset(tmp_path / "data")
+    for i in range(4):
+        case = make_phantom(1100 + i, shape=(48, 48, 36), spacing=1.2)
+        put_case(ds, f"c{i}", case.volume, case.pose)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    seen = []
+
+    def progress(stage, done, total):
+        seen.extend(p.name for p in scratch.iterdir())
+
+    config = tiny_config(val_ids=("c3",), hard_negatives=4, confusers=2)
+    on_disk, _ = train_detector(ds, config, seed=0, progress=progress, scratch=scratch)
+    in_memory, _ = train_detector(ds, config, seed=0, scratch=None)
+    assert seen and all(name.startswith(SCRATCH_PREFIX) for name in seen)
+    assert list(scratch.iterdir()) == []  # the store's folder is gone
+    for (name, thr, weights), (_, thr_m, weights_m) in zip(_weights(on_disk),
+                                                            _weights(in_memory), strict=True):
+        assert thr == thr_m, name
+        assert all(bool((a == b).all()) for a, b in zip(weights, weights_m, strict=True)), name
+
+    def cancel(stage, done, total):
+        if stage.startswith("orientation"):
+            raise Cancelled
+    with pytest.raises(Cancelled):
+        train_detector(ds, config, seed=0, progress=cancel, scratch=scratch)
+    assert list(scratch.iterdir()) == []
