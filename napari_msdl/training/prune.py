@@ -62,18 +62,22 @@ class PruneConfig:
 
 
 def inference_seconds(net: torch.nn.Module, n: int = 100_000, seed: int = 0,
-                      batch: int = 8192) -> float:
+                      batch: int = 8192, repeats: int = 3) -> float:
     """Seconds for ``net`` to score ``n`` hypotheses from already-gathered active inputs
     (through :class:`~napari_msdl.sparse.networks.ActiveNet`, as detection scores), in
-    chunks of ``batch`` as detection does, so memory stays small whatever ``n``."""
+    chunks of ``batch`` as detection does, so memory stays small whatever ``n``: the
+    median of ``repeats`` timed runs (a shared machine makes any single one noisy)."""
     compiled = ActiveNet(net)
     x = torch.from_numpy(np.random.default_rng(seed).standard_normal(
         (min(n, batch), compiled.n_active), np.float32))
     compiled.logits(x[:1000])
-    t0 = time.perf_counter()
-    for start in range(0, n, len(x)):
-        compiled.logits(x[:min(len(x), n - start)])
-    return time.perf_counter() - t0
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        for start in range(0, n, len(x)):
+            compiled.logits(x[:min(len(x), n - start)])
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
 def model_figures(model: DetectorModel, n: int = 100_000) -> dict[str, dict[str, Any]]:
