@@ -13,7 +13,13 @@ and correcting a mesh by hand. Inference only (training is in :mod:`napari_msdl.
 The method, its parameters and the measured figures are in docs/boundary.md.
 """
 
-from napari_msdl.boundary.deform import SCORERS, DeformParams, Segmentation, segment
+from napari_msdl.boundary.deform import (
+    SCORERS,
+    DeformParams,
+    Segmentation,
+    boundary_evidence,
+    segment,
+)
 from napari_msdl.boundary.editing import MeshEditor
 from napari_msdl.boundary.features import PatchSpec
 from napari_msdl.boundary.model import BoundaryModel, TopologyMismatch
@@ -29,6 +35,7 @@ __all__ = [
     "ShapeFit",
     "ShapeSpace",
     "TopologyMismatch",
+    "boundary_evidence",
     "segment",
     "vertex_normals",
 ]

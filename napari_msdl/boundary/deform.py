@@ -206,6 +206,23 @@ def segment(volume: Volume, pose: Pose, model: BoundaryModel, *, iterations: int
     return result
 
 
+def boundary_evidence(volume: Volume, vertices: np.ndarray, pose: Pose,
+                      model: BoundaryModel) -> float:
+    """How surely the boundary classifier sees the valve's boundary at ``vertices`` (world
+    mm, the model's topology; ``pose`` orients the patches as in :func:`segment`): the
+    mean over vertices of its probability at the vertex itself, 0 where the patch reads
+    no data. A mesh deformed onto the valve scores high; one placed on a look-alike, low
+    (``benchmarks/verify_candidates.py`` measures whether it tells them apart)."""
+    x = np.asarray(vertices, dtype=np.float64)
+    if x.shape != model.shape_space.mean.shape:
+        raise ValueError(f"vertices must have shape {model.shape_space.mean.shape}, "
+                         f"received {x.shape}")
+    normals = vertex_normals(x, model.shape_space.faces)
+    t1, t2 = tangent_frames(normals, reference=pose.rotation[2])
+    p = _classifier_scorer(model)(volume, x, normals, t1, t2, 0, model.deform.step_mm)
+    return float(p[:, 0].mean())
+
+
 def _smoothing_operator(faces: np.ndarray, n: int) -> sp.csr_matrix:
     """Vertex adjacency plus identity (unweighted), as CSR."""
     e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
