@@ -64,8 +64,7 @@ def table(report: dict[str, Any], names: tuple[str, str] = ("MSDL", "Dense")) ->
                          ("seconds", "{:.3f}")):
             cells += [_cell(r[key][stat], fmt) for r in runs]
         lines.append("| " + " | ".join(cells) + " |")
-    fails = [f"{r['failures']['count']} of {r['failures']['of']}" if "failures" in r else "-"
-             for r in runs]
+    fails = [f"{r['failures']['count']} of {r['failures']['of']}" for r in runs]
     lines.append(f"| Failures (> {FAILURE_MM:g} mm) | " + " | ".join(
         fails + ["-"] * (2 * len(runs))) + " |")
     return "\n".join(lines)

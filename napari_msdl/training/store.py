@@ -81,7 +81,7 @@ class SampleWriter:
         return np.asarray(x), y
 
 
-def scratch_parent(folder: str | Path, need_bytes: int = 0) -> Path:
+def _scratch_parent(folder: str | Path, need_bytes: int = 0) -> Path:
     """The folder a store on disk makes its scratch folder in (``"temp"``: the system's
     temporary folder), checked to exist and to have ``need_bytes`` free."""
     parent = Path(tempfile.gettempdir() if folder == "temp" else folder)
@@ -107,13 +107,9 @@ class SampleStore:
     def __init__(self, folder: str | Path | None = "temp", need_bytes: int = 0) -> None:
         self.path: Path | None = None
         if folder is not None:
-            parent = scratch_parent(folder, need_bytes)
+            parent = _scratch_parent(folder, need_bytes)
             self.path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=parent))
         self._files = 0
-
-    @property
-    def on_disk(self) -> bool:
-        return self.path is not None
 
     def _next(self, suffix: str) -> Path | None:
         if self.path is None:
@@ -124,13 +120,6 @@ class SampleStore:
     def writer(self) -> SampleWriter:
         """A new sample file (or in-memory list) to append blocks to."""
         return SampleWriter(self._next(".f16"))
-
-    def samples(self, blocks) -> Samples:
-        """The (x, y) blocks of ``blocks`` as one sample set, written as they come."""
-        w = self.writer()
-        for x, y in blocks:
-            w.append(x, y)
-        return w.finish()
 
     def rows(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
         """``x[index]``: ``x`` itself when ``index`` is every row in order, else the rows

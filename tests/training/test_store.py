@@ -8,12 +8,19 @@ from napari_msdl.detector.features import FeatureVolume
 from napari_msdl.sparse.grid import N_INPUTS
 from napari_msdl.training import store as store_module
 from napari_msdl.training.samples import SAMPLE_DTYPE
-from napari_msdl.training.store import SCRATCH_PREFIX, SampleStore, scratch_parent
+from napari_msdl.training.store import SCRATCH_PREFIX, SampleStore
 
 
 def _blocks(rng, sizes):
     return [(rng.normal(size=(n, N_INPUTS)).astype(SAMPLE_DTYPE),
              (rng.random(n) > 0.5).astype(np.float32)) for n in sizes]
+
+
+def _written(store, blocks):
+    w = store.writer()
+    for x, y in blocks:
+        w.append(x, y)
+    return w.finish()
 
 
 def _mapped(x: np.ndarray) -> bool:
@@ -24,7 +31,7 @@ def _mapped(x: np.ndarray) -> bool:
 def test_written_samples_read_back_in_order(tmp_path, on_disk):
     blocks = _blocks(np.random.default_rng(0), [5, 0, 7, 3])
     with SampleStore(tmp_path if on_disk else None) as store:
-        x, y = store.samples(blocks)
+        x, y = _written(store, blocks)
         assert x.dtype == SAMPLE_DTYPE and x.shape == (15, N_INPUTS)
         np.testing.assert_array_equal(x, np.concatenate([b[0] for b in blocks]))
         np.testing.assert_array_equal(y, np.concatenate([b[1] for b in blocks]))
@@ -36,7 +43,7 @@ def test_rows_and_joined_copy_block_by_block(tmp_path, monkeypatch):
     (a, _), (b, _) = _blocks(np.random.default_rng(1), [10, 4])
     index = np.array([9, 0, 4, 4, 7, 2, 1])
     with SampleStore(tmp_path) as store:
-        x, _ = store.samples([(a, np.zeros(10))])
+        x, _ = _written(store, [(a, np.zeros(10))])
         assert store.rows(x, np.arange(10)) is x
         picked = store.rows(x, index)
         np.testing.assert_array_equal(picked, a[index])
@@ -60,7 +67,7 @@ def test_files_are_unlinked_once_mapped_and_the_folder_removed(tmp_path):
     with SampleStore(tmp_path) as store:
         folder = store.path
         assert folder.parent == tmp_path and folder.name.startswith(SCRATCH_PREFIX)
-        x, _ = store.samples(_blocks(np.random.default_rng(3), [4]))
+        x, _ = _written(store, _blocks(np.random.default_rng(3), [4]))
         assert list(folder.iterdir()) == []  # the data lives on in the map only
         assert float(x.astype(np.float32).sum()) != 0.0
     assert not folder.exists() and list(tmp_path.iterdir()) == []
@@ -89,4 +96,3 @@ def test_a_missing_or_full_scratch_folder_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match=r"needs about .* GB of scratch space.*--scratch"):
         SampleStore(tmp_path, need_bytes=10**18)
     assert list(tmp_path.iterdir()) == []
-    assert scratch_parent(tmp_path) == tmp_path
