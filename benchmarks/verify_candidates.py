@@ -1,16 +1,17 @@
-"""Would verification by segmentation save lost valves? A measurement, not a method yet.
+"""Which answer should verification by segmentation keep? The measurement behind the rule
+of :func:`napari_msdl.pipeline.find_valve`.
 
     python benchmarks/verify_candidates.py --data ph_train --validation [--model M]
-        [--modes 3] [--out benchmarks/results/verify_candidates.json]
+        [--modes 6] [--out benchmarks/results/verify_candidates.json]
 
-Per case: detect; split the scale stage's kept boxes into modes (a box more than
-``FAILURE_MM`` from the best box of every mode so far starts a new one, best first);
-segment the best box of each of the first ``--modes`` modes with the bundle's boundary
-model and measure its boundary evidence
-(:func:`napari_msdl.boundary.boundary_evidence`). Reports, per case, each mode's
-position error, detector evidence and boundary evidence; and overall how many valves the
-detector loses, how many have a correct mode among the ``--modes``, and how many the
-choice "the mode with the highest boundary evidence" would lose (and newly lose).
+Per case: detect, then the best boxes at up to ``--modes`` other places
+(:func:`napari_msdl.detector.other_modes`); segment every one with the bundle's boundary
+model and measure its boundary evidence (:func:`napari_msdl.boundary.boundary_evidence`).
+Writes, per case and answer, the position error, the detector's evidence (the best scale
+box's sum of logits, and the place's best position logit) and the boundary evidence; and
+prints how many valves the detector loses, how many have a correct answer among the
+places, and how many each of a few choice rules would lose (and newly lose), the rule of
+``find_valve`` among them.
 ``--validation`` keeps the model card's validation cases only (``--data`` is then its
 training set), so that no test set is used for the choice.
 """
@@ -22,24 +23,42 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from napari_msdl._io import write_text_atomic
 from napari_msdl.boundary import boundary_evidence, segment
 from napari_msdl.bundle import load_bundle
 from napari_msdl.dataset import Dataset
-from napari_msdl.detector import detect
+from napari_msdl.detector import detect, other_modes
 from napari_msdl.evaluation.detection import FAILURE_MM
 from napari_msdl.geometry import position_error
+from napari_msdl.pipeline import VERIFY_BELOW, VERIFY_OTHERS, verification_score
 
 
-def modes(final, reach: float) -> list[int]:
-    """Indices (into the scale stage's kept boxes, best first) of each mode's best box."""
-    firsts: list[int] = []
-    for i, c in enumerate(final.centers):
-        if all(np.linalg.norm(c - final.centers[j]) > reach for j in firsts):
-            firsts.append(i)
-    return firsts
+def answer(volume, det, truth, boundary) -> dict:
+    """One answer's errors and evidences."""
+    seg = segment(volume, det.pose, boundary)
+    return {"position_error": position_error(det.pose, truth),
+            "detector_evidence": float(det.stages["scale"].evidence[0]),
+            "position_evidence": float(det.stages["position"].evidence[0]),
+            "boundary_evidence": boundary_evidence(volume, seg.vertices, det.pose, boundary),
+            "seconds": det.timings["total"] + seg.seconds}
+
+
+def pipeline_rule(answers: list[dict]) -> dict:
+    """The answer :func:`napari_msdl.pipeline.verify_detection` keeps: the first if its
+    boundary evidence is at least ``VERIFY_BELOW``, else the best verification score among
+    it and the ``VERIFY_OTHERS`` others of highest (positive) detector evidence."""
+    first, others = answers[0], answers[1:]
+    if first["boundary_evidence"] >= VERIFY_BELOW:
+        return first
+    others = sorted((m for m in others if m["detector_evidence"] > 0),
+                    key=lambda m: -m["detector_evidence"])[:VERIFY_OTHERS]
+    return max([first, *others], key=lambda m: verification_score(
+        m["boundary_evidence"], m["detector_evidence"]))
+
+
+def lost_by(rows: list[dict], choose) -> list[str]:
+    """Ids of the cases where the answer ``choose(answers)`` picks is a failure."""
+    return [r["id"] for r in rows if choose(r["answers"])["position_error"] > FAILURE_MM]
 
 
 def main() -> None:
@@ -47,7 +66,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--model", default=None, help="bundle folder (default: the bundled one)")
     p.add_argument("--validation", action="store_true")
-    p.add_argument("--modes", type=int, default=3)
+    p.add_argument("--modes", type=int, default=6)
     p.add_argument("--out", type=Path,
                    default=Path(__file__).parent / "results" / "verify_candidates.json")
     args = p.parse_args()
@@ -64,31 +83,26 @@ def main() -> None:
     for n, case in enumerate(cases):
         volume = case.load_volume()
         det = detect(volume, model.detector, device="cpu")
-        final = det.stages["scale"]
-        poses = final.poses()
-        found = []
-        for i in modes(final, FAILURE_MM)[:args.modes]:
-            seg = segment(volume, poses[i], model.boundary)
-            found.append({"rank": i, "position_error": position_error(poses[i], case.pose),
-                          "detector_evidence": float(final.evidence[i]),
-                          "boundary_evidence": boundary_evidence(volume, seg.vertices,
-                                                                 poses[i], model.boundary)})
-        rows.append({"id": case.id, "position_error": position_error(det.pose, case.pose),
-                     "modes": found})
-        print(f"{n + 1}/{len(cases)} {case.id} {rows[-1]['position_error']:.1f} mm; modes "
-              + ", ".join(f"{m['position_error']:.1f} mm ev {m['boundary_evidence']:.3f}"
-                          for m in found), flush=True)
-    lost = [r for r in rows if r["position_error"] > FAILURE_MM]
-    reachable = [r for r in lost if any(m["position_error"] <= FAILURE_MM for m in r["modes"])]
-
-    def chosen(r):
-        return max(r["modes"], key=lambda m: m["boundary_evidence"])["position_error"]
-    by_evidence = [r["id"] for r in rows if chosen(r) > FAILURE_MM]
-    newly = [i for i in by_evidence if i not in {r["id"] for r in lost}]
-    summary = {"cases": len(rows), "lost_by_detector": [r["id"] for r in lost],
-               "lost_with_a_correct_mode_among_the_first": [r["id"] for r in reachable],
-               "lost_choosing_the_highest_boundary_evidence": by_evidence,
-               "newly_lost_by_that_choice": newly, "modes": args.modes,
+        found = [answer(volume, d, case.pose, model.boundary)
+                 for d in [det, *other_modes(det, args.modes)]]
+        rows.append({"id": case.id, "answers": found})
+        print(f"{n + 1}/{len(cases)} {case.id} "
+              + ", ".join(f"{m['position_error']:.1f} mm ev {m['boundary_evidence']:.2f}"
+                          f"/{m['detector_evidence']:.0f}" for m in found), flush=True)
+    lost = lost_by(rows, lambda a: a[0])
+    rules = {"detector": lost,
+             "highest boundary evidence": lost_by(
+                 rows, lambda a: max(a, key=lambda m: m["boundary_evidence"])),
+             "find_valve": lost_by(rows, pipeline_rule)}
+    summary = {"cases": len(rows), "modes": args.modes,
+               "lost_with_a_correct_answer": [
+                   r["id"] for r in rows if r["id"] in lost
+                   and any(m["position_error"] <= FAILURE_MM for m in r["answers"])],
+               "lost_by_rule": rules,
+               "newly_lost_by_rule": {k: [i for i in v if i not in lost]
+                                      for k, v in rules.items()},
+               "mean_position_error_find_valve": sum(
+                   pipeline_rule(r["answers"])["position_error"] for r in rows) / len(rows),
                "seconds": round(time.perf_counter() - t0, 1)}
     print(json.dumps(summary, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)

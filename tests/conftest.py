@@ -127,3 +127,23 @@ def tiny_boundary(boundary_cases, tiny_boundary_config):
 def tiny_model(tiny_boundary):
     """The tiny boundary model."""
     return tiny_boundary[0]
+
+
+@pytest.fixture(scope="session")
+def look_alike():
+    """A phantom beside a brighter, blurred copy of itself: a ring-shaped look-alike
+    (left, x < 56 mm) that the tiny detector prefers to the valve (right), and the truth
+    moved to the right."""
+    import numpy as np
+    from scipy import ndimage
+
+    from napari_msdl.geometry import Pose
+    from napari_msdl.phantoms import make_phantom
+    from napari_msdl.volume import Volume
+
+    case = make_phantom(2001, shape=(56, 56, 44), spacing=1.0)
+    a = case.volume.data.astype(np.float32)
+    look_alike = 1.5 * ndimage.gaussian_filter(a, 2.0)
+    volume = Volume(np.concatenate([look_alike, a], axis=0), case.volume.spacing)
+    truth = Pose(case.pose.center + [56.0, 0, 0], case.pose.angles, case.pose.size)
+    return volume, truth

@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         stage_report,
         train_bundle,
     )
+    from napari_msdl.training.bundle_training import VERIFIED
     from napari_msdl.training.stage import FINE_TUNE
     from napari_msdl.training.train import validation_line
 
@@ -146,4 +147,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.out} ({record.seconds:.0f} s training the detector"
           + ("" if model.boundary is None else ", with a boundary model") + "); "
           + validation_line(v))
+    if VERIFIED in record.figures:
+        print(validation_line(record.figures[VERIFIED], "validation verified by segmentation"))
     return 0

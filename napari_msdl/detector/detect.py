@@ -4,12 +4,18 @@
 :mod:`napari_msdl.detector.stages`, each on the candidates the previous one kept, and
 returns the score-weighted mean (:func:`~napari_msdl.geometry.mean_pose`) of the
 ``average`` best scale-stage boxes, with every stage's candidates and timings.
+
+The orientation and scale stages keep their best few boxes, which in practice all lie in
+one place: a look-alike that wins the position stage takes every slot. :func:`other_modes`
+searches the other places that the position stage's pool holds, one detection each, so
+that a later check (verification by segmentation, :func:`napari_msdl.pipeline.find_valve`)
+can choose among distinct answers.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +44,8 @@ class Detection:
     stages: dict[str, StageResult]
     timings: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"
+    pool: StageResult | None = field(default=None, repr=False)
+    search: Search | None = field(default=None, repr=False)
 
     @property
     def corners(self) -> np.ndarray:
@@ -107,15 +115,56 @@ def detect(volume: Volume | np.ndarray, model: DetectorModel, *, device: str | N
     report("prepare", 1, 1)
     timings = {"prepare": time.perf_counter() - t0}
     search_ = Search(fv, model, params, device, report)
-    stages = {"position": search_position(search_)}
-    stages["orientation"] = search_orientation(search_, stages["position"])
-    stages["scale"] = search_scale(search_, stages["orientation"])
-    pose, score = _aggregate(stages["scale"], params.average,
-                             float(np.linalg.norm(search_.step)))
-    for name in STAGES:
-        timings[name] = stages[name].seconds
-    timings["total"] = time.perf_counter() - t0
-    return Detection(pose=pose, score=score, stages=stages, timings=timings, device=device)
+    position, pool = search_position(search_)
+    detection = _box_stages(search_, position, pool)
+    detection.timings = {**timings, **detection.timings,
+                         "total": time.perf_counter() - t0}
+    return detection
+
+
+def _box_stages(search: Search, position: StageResult, pool: StageResult) -> Detection:
+    """Orientation and scale from the position candidates ``position``; the pose."""
+    stages = {"position": position}
+    stages["orientation"] = search_orientation(search, position)
+    stages["scale"] = search_scale(search, stages["orientation"])
+    pose, score = _aggregate(stages["scale"], search.params.average,
+                             float(np.linalg.norm(search.step)))
+    return Detection(pose=pose, score=score, stages=stages,
+                     timings={name: stages[name].seconds for name in STAGES},
+                     device=search.device, pool=pool, search=search)
+
+
+MODE_RADIUS_MM = 10.0
+"""Position candidates farther than this (mm) from a place's best one are another place
+(the failure threshold of :mod:`napari_msdl.evaluation.detection` is the same distance:
+two answers this far apart cannot both be right)."""
+
+
+def other_modes(detection: Detection, n: int | None = None) -> list[Detection]:
+    """Up to ``n`` (default: the search's ``modes``) detections at other places: the
+    position pool's candidates farther than :data:`MODE_RADIUS_MM` from ``detection``'s
+    box, grouped greedily (the best left starts a place; every one within the radius of
+    it joins), each place's best ``top_position`` expanded through orientation (with
+    ``mode_refine`` refinements) and scale. Best place (by position evidence) first; each
+    detection's ``timings`` hold what it cost."""
+    if detection.search is None or detection.pool is None:
+        raise ValueError("other_modes() needs a detection made by detect() in this session")
+    pool = detection.pool
+    search = replace(detection.search, params=detection.search.params.replace(
+        orientation_refine=detection.search.params.mode_refine))
+    n = search.params.modes if n is None else n
+    left = np.linalg.norm(pool.centers - detection.pose.center, axis=1) > MODE_RADIUS_MM
+    found: list[Detection] = []
+    while len(found) < n and left.any():
+        t0 = time.perf_counter()
+        lead = int(np.flatnonzero(left)[0])
+        near = left & (np.linalg.norm(pool.centers - pool.centers[lead], axis=1)
+                       <= MODE_RADIUS_MM)
+        left &= ~near
+        members = np.flatnonzero(near)[:search.params.top_position]
+        found.append(_box_stages(search, pool.take(members), pool))
+        found[-1].timings["total"] = time.perf_counter() - t0
+    return found
 
 
 def _aggregate(final: StageResult, average: int, radius: float) -> tuple[Pose, float]:

@@ -53,7 +53,8 @@ SEARCH_LIMITS = {"position_stride": (1, 16), "position_refine": (0, 4),
                  "top_position": (1, 2000), "orientation_jitter": (1, 15),
                  "orientation_refine": (0, 500), "refine_jitter": (1, 15),
                  "top_orientation": (1, 2000), "scale_jitter": (1, 15), "top_scale": (1, 2000),
-                 "average": (1, 500), "chunk": (64, 1_000_000)}
+                 "average": (1, 500), "chunk": (64, 1_000_000), "position_pool": (1, 2000),
+                 "modes": (0, 20), "mode_refine": (0, 500)}
 """The range of every search parameter: enough for any search, too little for a file to
 ask for hours or gigabytes."""
 
@@ -71,6 +72,13 @@ class SearchParams:
     the best refinement of each of them before any second of one. Jitters
     (1, 7 or 15) are position offsets of half (coarse) or a quarter (refine, scale) of a
     position-grid step added to each candidate.
+
+    ``position_pool`` position candidates are kept in all (the first ``top_position`` go
+    on to the orientation stage) and ``modes`` is how many other places among them
+    :func:`~napari_msdl.detector.detect.other_modes` searches when asked to (verification
+    by segmentation, :func:`napari_msdl.pipeline.find_valve`), each with
+    ``mode_refine`` orientation refinements instead of ``orientation_refine`` (a place
+    has a few position candidates, not ``top_position``).
     """
 
     position_stride: int = 2
@@ -84,6 +92,9 @@ class SearchParams:
     top_scale: int = 20
     average: int = 10
     chunk: int = 8192
+    position_pool: int = 200
+    modes: int = 6
+    mode_refine: int = 5
 
     def __post_init__(self) -> None:
         for name, (low, high) in SEARCH_LIMITS.items():

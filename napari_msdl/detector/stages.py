@@ -42,7 +42,8 @@ class StageResult:
 
     ``scores`` are the stage's own probabilities; ``log_scores`` the log-probability of
     the whole chain so far; ``evidence`` the sum of the chain's logits (what the ranking
-    uses, see :meth:`Search.score`).
+    uses, see :meth:`Search.score`); ``voxels`` the feature-volume voxels of position
+    candidates (None for boxes).
     """
 
     centers: np.ndarray
@@ -54,6 +55,7 @@ class StageResult:
     hypotheses: int
     passed_cascade: int
     seconds: float
+    voxels: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.centers)
@@ -62,6 +64,13 @@ class StageResult:
     def chain(self) -> np.ndarray:
         """(n, 2): per candidate its chain's evidence and log-probability."""
         return np.stack([self.evidence, self.log_scores], axis=1)
+
+    def take(self, index: np.ndarray) -> StageResult:
+        """The candidates at ``index`` (in that order), with the same counts and seconds."""
+        return StageResult(self.centers[index], self.rotations[index], self.sizes[index],
+                           self.scores[index], self.log_scores[index], self.evidence[index],
+                           self.hypotheses, self.passed_cascade, self.seconds,
+                           None if self.voxels is None else self.voxels[index])
 
     def poses(self) -> list[Pose]:
         """The kept candidates as poses."""
@@ -151,10 +160,15 @@ def _result(kept: BoxHypotheses, scored: _Scored, hypotheses: int, passed: int,
                        time.perf_counter() - t0)
 
 
-def search_position(search: Search) -> StageResult:
+def search_position(search: Search) -> tuple[StageResult, StageResult]:
     """The position stage: axis-aligned boxes of the mean size at voxels every
     ``position_stride`` whose box is at least :data:`MIN_BOX_SUPPORT` data, the
-    ``top_position`` best each moved to its best voxel within ``position_refine``."""
+    ``top_position`` best each moved to its best voxel within ``position_refine``
+    (:func:`refine_positions`).
+
+    Returns those (what the orientation stage expands) and the pool: the
+    ``max(top_position, position_pool)`` best, refined alike, of which they are a part
+    (where :func:`~napari_msdl.detector.detect.other_modes` looks for other places)."""
     t0 = time.perf_counter()
     fv, params, model = search.fv, search.params, search.model
     pos = PositionHypotheses(fv, position_voxels(fv, params.position_stride), search.device)
@@ -163,22 +177,44 @@ def search_position(search: Search) -> StageResult:
             "the volume has no position whose valve box (the mean size, "
             f"{' x '.join(f'{v:.0f}' for v in model.mean_size)} mm) is at least "
             f"{MIN_BOX_SUPPORT:.0%} image data: is the volume smaller than a valve, or empty?")
-    scored = search.score("position", "position", pos, np.zeros((len(pos), 2)),
-                          params.top_position)
-    centers, prob, chain = pos.centers[scored.top], scored.prob, scored.chain
-    n_hyps, passed = len(pos), scored.passed
-    if params.position_refine and params.position_stride > 1:
-        fine = PositionHypotheses(fv, _neighbourhoods(fv, pos.voxels[scored.top],
-                                                      params.position_refine), search.device)
-        logits, fine_passed = search.logits("position refine", "position", fine)
-        pick = _best_per_candidate(logits, len(scored.top), fine.voxels)
-        centers, logit = fine.centers[pick], logits[pick].astype(np.float64)
-        prob, chain = _sigmoid(logit), np.stack([logit, _log_sigmoid(logit)], 1)
-        n_hyps, passed = n_hyps + len(fine), passed + fine_passed
-    n = len(centers)
-    return StageResult(centers, np.broadcast_to(np.eye(3), (n, 3, 3)).copy(),
-                       np.tile(model.mean_size, (n, 1)), prob, chain[:, 1], chain[:, 0],
-                       n_hyps, passed, time.perf_counter() - t0)
+    k = max(params.top_position, params.position_pool)
+    scored = search.score("position", "position", pos, np.zeros((len(pos), 2)), k)
+    n = len(scored.top)
+    coarse = StageResult(pos.centers[scored.top], np.broadcast_to(np.eye(3), (n, 3, 3)).copy(),
+                         np.tile(model.mean_size, (n, 1)), scored.prob, scored.chain[:, 1],
+                         scored.chain[:, 0], len(pos), scored.passed,
+                         time.perf_counter() - t0, voxels=pos.voxels[scored.top])
+    pool, rank = _refined(search, coarse)
+    return pool.take(np.flatnonzero(rank < params.top_position)), pool
+
+
+def refine_positions(search: Search, coarse: StageResult) -> StageResult:
+    """Position candidates ``coarse`` (with their voxels), each moved to its best voxel
+    within ``position_refine`` (the precision of stride 1 at the cost of a few thousand
+    hypotheses); candidates that refine onto the same voxel are kept once, best first.
+    Unchanged when refinement is off or the stride is 1."""
+    return _refined(search, coarse)[0]
+
+
+def _refined(search: Search, coarse: StageResult) -> tuple[StageResult, np.ndarray]:
+    """:func:`refine_positions`, and per refined candidate the index of its coarse one."""
+    t0 = time.perf_counter()
+    params = search.params
+    if not params.position_refine or params.position_stride == 1 or len(coarse) == 0:
+        return coarse, np.arange(len(coarse))
+    fine = PositionHypotheses(search.fv, _neighbourhoods(search.fv, coarse.voxels,
+                                                         params.position_refine),
+                              search.device)
+    logits, passed = search.logits("position refine", "position", fine)
+    pick = _best_per_candidate(logits, len(coarse), fine.voxels)
+    logit = logits[pick].astype(np.float64)
+    n = len(pick)
+    refined = StageResult(fine.centers[pick], np.broadcast_to(np.eye(3), (n, 3, 3)).copy(),
+                          coarse.sizes[:1].repeat(n, 0), _sigmoid(logit), _log_sigmoid(logit),
+                          logit, coarse.hypotheses + len(fine),
+                          coarse.passed_cascade + passed,
+                          coarse.seconds + time.perf_counter() - t0, voxels=fine.voxels[pick])
+    return refined, pick // (len(fine) // len(coarse))
 
 
 def search_orientation(search: Search, position: StageResult) -> StageResult:

@@ -5,20 +5,47 @@ from __future__ import annotations
 from typing import Any
 
 from napari_msdl._progress import ProgressCallback, no_progress
+from napari_msdl.boundary import Segmentation
+from napari_msdl.bundle import ValveModel
 from napari_msdl.dataset import Case
 from napari_msdl.detector import DetectorModel, detect
 from napari_msdl.evaluation.metrics import summary
 from napari_msdl.geometry import corner_error, position_error
+from napari_msdl.pipeline import find_valve
 
 
-def detection_row(model: DetectorModel, case: Case, volume, device: str | None = None
-                  ) -> dict[str, Any]:
+def detection_row(model: DetectorModel | ValveModel, case: Case, volume,
+                  device: str | None = None) -> dict[str, Any]:
     """One row of Table I: detect in ``volume`` (the case's image, already read) and
-    measure the box against the case's pose."""
-    det = detect(volume, model, device=device)
-    return {"id": case.id, "position_error": position_error(det.pose, case.pose),
-            "corner_error": corner_error(det.pose, case.pose),
-            "seconds": det.timings["total"], "score": det.score, "pose": det.pose.to_dict()}
+    measure the box against the case's pose. A bundle detects as
+    :func:`~napari_msdl.pipeline.find_valve` does (verified by segmentation when it has
+    a boundary model; ``seconds`` then counts the verification); a detector alone, as
+    :func:`~napari_msdl.detector.detect`."""
+    return detected_row(model, case, volume, device)[0]
+
+
+def detected_row(model: DetectorModel | ValveModel, case: Case, volume,
+                 device: str | None = None, verify: bool = True
+                 ) -> tuple[dict[str, Any], Segmentation | None]:
+    """:func:`detection_row` (``verify``: False for a bundle's boxes unverified), and the
+    mesh of the kept box when the bundle made one."""
+    segmentation = verification = None
+    if isinstance(model, ValveModel):
+        result = find_valve(volume, model, device=device, verify=verify)
+        det, seconds = result.detection, result.seconds
+        segmentation, verification = result.segmentation, result.verification
+    else:
+        det = detect(volume, model, device=device)
+        det.search = None
+        seconds = det.timings["total"]
+    row = {"id": case.id, "position_error": position_error(det.pose, case.pose),
+           "corner_error": corner_error(det.pose, case.pose),
+           "seconds": seconds, "score": det.score, "pose": det.pose.to_dict()}
+    if verification is not None:
+        row["verification"] = {"searched": verification.searched,
+                               "chosen": verification.chosen,
+                               "evidence": verification.answers[0].boundary_evidence}
+    return row, segmentation
 
 
 FAILURE_MM = 10.0
@@ -58,10 +85,11 @@ def annotated(cases: list[Case]) -> list[Case]:
     return cases
 
 
-def evaluate_cases(model: DetectorModel, cases: list[Case], device: str | None = None,
+def evaluate_cases(model: DetectorModel | ValveModel, cases: list[Case], device: str | None = None,
                    progress: ProgressCallback | None = None,
                    label: str = "evaluate") -> dict[str, Any]:
-    """Detect each annotated case; per-case errors and seconds, and their summaries."""
+    """Detect each annotated case (as :func:`detection_row` does); per-case errors and
+    seconds, and their summaries."""
     progress = progress or no_progress
     cases = annotated(cases)
     rows = []

@@ -23,6 +23,7 @@ from napari_msdl.bundle import ValveModel, load_bundle
 from napari_msdl.dataset import Case, Dataset
 from napari_msdl.evaluation.detection import (
     FAILURE_MM,
+    detected_row,
     detection_row,
     failure_line,
     summarize_detections,
@@ -109,11 +110,13 @@ def _bundle(model: ValveModel | str | Path | None) -> ValveModel:
 
 def evaluate_bundle(model: ValveModel | str | Path | None, data: str | Path | Dataset,
                     out: str | Path, baseline: ValveModel | str | Path | None = None,
-                    device: str | None = None,
+                    device: str | None = None, verify: bool = True,
                     progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Tables I-III of ``model`` (a bundle, its folder, or None for the bundled model) on
     ``data``, with a dense ``baseline`` bundle side by side when given; writes the report
-    into the folder ``out`` and returns it (``report["table"]`` is Table I as text)."""
+    into the folder ``out`` and returns it (``report["table"]`` is Table I as text).
+    ``verify``: boxes verified by segmentation, as :func:`~napari_msdl.pipeline.find_valve`
+    does (False: the detector's own boxes)."""
     ds = data if isinstance(data, Dataset) else Dataset.open(data)
     cases = ds.annotated
     if not cases:
@@ -129,19 +132,21 @@ def evaluate_bundle(model: ValveModel | str | Path | None, data: str | Path | Da
     progress("evaluate", 0, len(cases))
     for n, case in enumerate(cases):  # each image is read once for every measurement
         volume = case.load_volume()
-        rows["ours"].append(detection_row(ours.detector, case, volume, device))
+        row, segmentation = detected_row(ours, case, volume, device, verify)
+        rows["ours"].append(row)
         if dense is not None:
             rows["dense"].append(detection_row(dense.detector, case, volume, device))
         if ours.boundary is not None and case.mesh is not None:
             mesh = case.load_mesh()
             rows["seg"].append(_segment_case(ours, case, volume, mesh, rows["ours"][-1],
-                                             ("gradient", "intensity")))
+                                             ("gradient", "intensity"), segmentation))
             if dense is not None:
                 rows["dense_seg"].append(_segment_case(ours, case, volume, mesh,
                                                        rows["dense"][-1], ()))
         progress("evaluate", n + 1, len(cases))
     report = summarize_detections(rows["ours"])
     report["model"] = str(ours.path)
+    report["verified"] = bool(verify and ours.boundary is not None)
     report["data"] = str(Path(ds.root).resolve())
     if dense is not None:
         report["baseline"] = {**summarize_detections(rows["dense"]), "model": str(dense.path),
@@ -154,7 +159,9 @@ def evaluate_bundle(model: ValveModel | str | Path | None, data: str | Path | Da
     write_text_atomic(out / "report.json", dumps_json(report))
     md = (f"# Table I on {ds.name} ({len(cases)} cases)\n\nModel: `{report['model']}`"
           + (f"; dense baseline: `{dense.path}`" if dense is not None else "")
-          + "\n\nPosition error, mean corner error (mm) and detection seconds per case.\n\n"
+          + "\n\nPosition error, mean corner error (mm) and detection seconds per case ("
+          + ("boxes verified by segmentation, its time included" if report["verified"]
+             else "the detector's boxes, unverified") + ").\n\n"
           + text + "\n\n" + failure_line(report).capitalize() + ".\n")
     if "mesh_error_final" in report:
         md += "\n" + segmentation_tables(report) + "\n"
@@ -164,10 +171,11 @@ def evaluate_bundle(model: ValveModel | str | Path | None, data: str | Path | Da
 
 
 def _segment_case(model: ValveModel, case: Case, volume, mesh, detected: dict[str, Any],
-                  baselines: tuple[str, ...]) -> dict[str, Any]:
-    """The segmentation row of one case from its detected box (a Table I row)."""
+                  baselines: tuple[str, ...], segmentation=None) -> dict[str, Any]:
+    """The segmentation row of one case from its detected box (a Table I row), given its
+    mesh when detection made it."""
     return segmentation_row(volume, Pose.from_dict(detected["pose"]), case.pose, mesh,
-                            model.boundary, case.id, "given", baselines)
+                            model.boundary, case.id, "given", baselines, segmentation)
 
 
 def _add_segmentation(report: dict[str, Any], rows: list[dict[str, Any]],

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from napari_msdl._progress import no_progress
-from napari_msdl.boundary import BoundaryModel, segment
+from napari_msdl.boundary import BoundaryModel, Segmentation, segment
 from napari_msdl.evaluation.metrics import mesh_error, summary
 from napari_msdl.geometry import Pose, corner_error, position_error, rotation_matrices
 
@@ -93,12 +93,14 @@ def true_mesh(mesh, boundary_model: BoundaryModel) -> tuple[np.ndarray, np.ndarr
 
 def segmentation_row(volume, pose: Pose, true_pose: Pose, mesh, boundary_model: BoundaryModel,
                      case_id: str, source: str = "given",
-                     baselines: Sequence[str] = ()) -> dict[str, Any]:
-    """One case of :func:`evaluate_segmentation`: segment from ``pose`` and measure
-    against the true mesh (and with each scorer of ``baselines``)."""
+                     baselines: Sequence[str] = (),
+                     segmentation: Segmentation | None = None) -> dict[str, Any]:
+    """One case of :func:`evaluate_segmentation`: segment from ``pose`` (or take
+    ``segmentation``, already made from it) and measure against the true mesh (and with
+    each scorer of ``baselines``)."""
     faces = boundary_model.faces
     truth = true_mesh(mesh, boundary_model)
-    seg = segment(volume, pose, boundary_model)
+    seg = segmentation if segmentation is not None else segment(volume, pose, boundary_model)
     row = {"id": case_id, "pose_source": source,
            "topology": "model" if truth[1] is faces else "other",
            "position_error": position_error(pose, true_pose),

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from napari_msdl._io import check_output
-from napari_msdl._progress import ProgressCallback, Steps, no_progress
+from napari_msdl._progress import ProgressCallback, Steps, no_progress, report_figures
 from napari_msdl.boundary import TopologyMismatch
 from napari_msdl.bundle import (
     BUNDLE_OUTPUT,
@@ -33,7 +33,12 @@ from napari_msdl.dataset import Dataset
 from napari_msdl.sparse import SparseTrainingConfig
 from napari_msdl.training.boundary import BoundaryConfig, train_boundary
 from napari_msdl.training.stage import FINE_TUNE
-from napari_msdl.training.train import DETECTOR_STEPS, TrainConfig, train_detector
+from napari_msdl.training.train import (
+    DETECTOR_STEPS,
+    TrainConfig,
+    train_detector,
+    validation_line,
+)
 
 DEFAULT_BOUNDARY = BoundaryConfig()
 
@@ -95,8 +100,33 @@ def train_bundle(dataset: str | Path | Dataset, out: str | Path | None,
         model.boundary, brecord = train_boundary(ds, config=boundary, seed=seed,
                                                  progress=progress, command=command)
         model.card = ModelCard(detector=record, boundary=brecord)
+        _verify_validation(model, ds, progress)
         steps.next()
     return _saved(model, out)
+
+
+VERIFIED = "validation_verified"
+"""The detector record's figure of the validation cases detected as
+:func:`~napari_msdl.pipeline.find_valve` does: verified by segmentation with the bundle's
+own boundary model (``validation`` is the detector's boxes alone)."""
+
+
+def _verify_validation(model: ValveModel, ds: Dataset, progress: ProgressCallback) -> None:
+    """Add :data:`VERIFIED` to ``model``'s card: its validation cases (of ``ds``) detected
+    and verified by segmentation."""
+    from napari_msdl.evaluation import evaluate_cases
+
+    record = model.card.detector
+    ids = set(record.data.get("val_ids") or [])
+    val = [c for c in ds.annotated if c.id in ids]
+    if model.boundary is None or not val:
+        return
+    report = evaluate_cases(model, val, progress=progress, label="validation verification")
+    report_figures(progress, "validation verification",
+                   {"report": validation_line(report, "verified")})
+    figures = {**record.figures, VERIFIED: {k: report[k] for k in (
+        "position_error", "corner_error", "seconds", "failures")}}
+    model.card = replace(model.card, detector=replace(record, figures=figures))
 
 
 def _saved(model: ValveModel, out: str | Path | None) -> ValveModel:
@@ -171,13 +201,17 @@ def fine_tune_bundle(parent: ValveModel | str | Path, dataset: str | Path | Data
             init=source.boundary, fine_tune=fine_tune)
         why = f"fine-tuned on {_meshed(ds)} meshes"
         steps.next()
+    model.card = ModelCard(detector=record, boundary=brecord)
+    _verify_validation(model, ds, progress)
+    record = model.card.detector
     entry = HistoryEntry("fine-tuned", command=command,
                          parent=None if path is None else str(path),
                          parameters={"dataset": str(ds.root.resolve()), "seed": seed,
                                      "ranges": ranges, "augment_copies": config.augment.copies,
                                      "fine_tune": _epochs_record(fine_tune or FINE_TUNE),
                                      "boundary": why},
-                         figures={"validation": record.figures["validation"]})
+                         figures={k: record.figures[k] for k in ("validation", VERIFIED)
+                                  if k in record.figures})
     card = ModelCard(detector=record, boundary=brecord, history=source.card.history)
     model.card = card.with_history(entry)
     return _saved(model, out)

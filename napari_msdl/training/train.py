@@ -256,12 +256,12 @@ def stage_report(record: TrainingRecord) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def validation_line(report: dict[str, Any]) -> str:
+def validation_line(report: dict[str, Any], what: str = "validation") -> str:
     """The validation errors of a detection report (``evaluate_cases``) as one line (with
     its failure count when it has one: records written before it have none)."""
     pe, ce = report["position_error"], report["corner_error"]
     lost = report.get("failures")
-    return (f"validation: position error {pe['mean']:.2f} mm, corner error {ce['mean']:.2f} mm "
+    return (f"{what}: position error {pe['mean']:.2f} mm, corner error {ce['mean']:.2f} mm "
             f"(means over {pe['n']} cases)"
             + ("" if lost is None else f", {lost['count']} lost (> {lost['threshold_mm']:g} mm)"))
 

@@ -95,13 +95,18 @@ def test_orientation_refine_ranks_each_refined_candidates_family_as_a_group(mode
     assert len(det.stages["orientation"].evidence) == 4
 
 
+def det_pool(volume, model):
+    return detect(volume, model, device="cpu", position_refine=0).pool
+
+
 def test_position_refine_moves_candidates_to_their_best_neighbour(model, volume):
     from napari_msdl.detector.stages import _best_per_candidate, _neighbourhoods
 
     coarse = detect(volume, model, device="cpu", position_refine=0).stages["position"]
     fine = detect(volume, model, device="cpu", position_refine=1).stages["position"]
     assert fine.evidence[0] >= coarse.evidence[0]  # the identity is among the neighbours
-    assert fine.hypotheses == coarse.hypotheses + 27 * len(coarse.centers)
+    # every candidate of the pool is refined (the kept ones are among them)
+    assert fine.hypotheses == coarse.hypotheses + 27 * len(det_pool(volume, model))
     fv = model.feature_volume(volume)
     vox = np.array([[fv.pad, fv.pad, fv.pad], [fv.pad + 4, fv.pad + 4, fv.pad + 4]])
     near = _neighbourhoods(fv, vox, 1).reshape(2, 27, 3)
@@ -173,3 +178,49 @@ def test_the_inference_path_with_gathered_statistics_equals_training_forward():
     np.testing.assert_allclose(compiled(xa, mean.float(), std.float()), ref, rtol=1e-4,
                                atol=1e-4)
     np.testing.assert_allclose(compiled(xa), ref, rtol=1e-4, atol=1e-4)
+
+
+def test_the_position_pool_holds_the_kept_candidates_and_more(model, volume):
+    from napari_msdl.detector.stages import refine_positions
+
+    det = detect(volume, model, device="cpu", position_pool=40)
+    pos, pool = det.stages["position"], det.pool
+    assert len(pos) == 5 and len(pool) > len(pos)
+    assert np.all(np.diff(pool.evidence) <= 1e-9)
+    # the candidates the orientation stage expands are the pool's, as they were without it
+    alone = detect(volume, model, device="cpu", position_pool=1)
+    np.testing.assert_array_equal(alone.stages["position"].centers, pos.centers)
+    assert alone.pose.allclose(det.pose, atol=0)
+    keys = {tuple(c) for c in pool.voxels}
+    assert all(tuple(c) in keys for c in pos.voxels)
+    # refining the stride's 5 best again gives the same candidates
+    coarse = detect(volume, model, device="cpu", position_refine=0).stages["position"]
+    again = refine_positions(det.search, coarse)
+    np.testing.assert_array_equal(again.voxels, pos.voxels)
+
+
+def test_other_modes_are_places_apart_from_the_detection_and_each_other(model, volume):
+    from napari_msdl.detector import other_modes
+    from napari_msdl.detector.detect import MODE_RADIUS_MM
+
+    big = Volume(np.random.default_rng(2).integers(0, 200, (60, 56, 30), dtype=np.uint8),
+                 spacing=(1.2, 1.2, 1.4))
+    det = detect(big, model, device="cpu", position_pool=200)
+    others = other_modes(det, 4)
+    assert 1 <= len(others) <= 4
+    leads = [det.pose.center] + [o.stages["position"].centers[0] for o in others]
+    for i, o in enumerate(others):
+        p = o.stages["position"]
+        # every member of a place is within the radius of its best, and far from the box
+        assert np.all(np.linalg.norm(p.centers - p.centers[0], axis=1) <= MODE_RADIUS_MM)
+        assert np.all(np.linalg.norm(p.centers - det.pose.center, axis=1) > MODE_RADIUS_MM)
+        for j in range(1, i + 1):  # a later place's best is outside every earlier place
+            assert np.linalg.norm(leads[i + 1] - leads[j]) > MODE_RADIUS_MM
+        assert len(o.stages["scale"]) >= 1 and o.timings["total"] > 0
+    # best place first, by its best position candidate's evidence
+    firsts = [o.stages["position"].evidence[0] for o in others]
+    assert firsts == sorted(firsts, reverse=True)
+    assert other_modes(det, 0) == []
+    det.search = None
+    with pytest.raises(ValueError, match="other_modes"):
+        other_modes(det)

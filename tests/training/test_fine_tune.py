@@ -77,6 +77,15 @@ def test_a_fine_tuned_bundle_records_its_parent_and_keeps_its_boundary(fine_tune
     assert entry.parameters["fine_tune"]["epochs_per_round"] == QUICK.epochs_per_round
     assert "target_active_inputs" not in entry.parameters["fine_tune"]  # each keeps its own
     assert entry.parameters["boundary"] == "fine-tuned on 6 meshes"
+    # with a boundary model, the validation cases are detected again as find_valve does
+    from napari_msdl.training.bundle_training import VERIFIED
+
+    verified = tuned.card.detector.figures[VERIFIED]
+    n_val = tuned.card.detector.data["val_cases"]
+    assert verified["position_error"]["n"] == verified["failures"]["of"] == n_val
+    assert entry.figures[VERIFIED] == verified
+    assert verified["seconds"]["mean"] > tuned.card.detector.figures["validation"][
+        "seconds"]["mean"]  # the segmentation it adds
     assert [e.action for e in tuned.card.history[:-1]] == [e.action for e in parent.card.history]
     assert tuned.boundary is not None
     np.testing.assert_array_equal(tuned.boundary.faces, parent.boundary.faces)

@@ -169,5 +169,5 @@ class StepProgress:
 
 DETECTION_SHARES = {"loading model": 0.08, "prepare": 0.05, "position": 0.35,
                     "position refine": 0.05, "orientation": 0.22, "orientation refine": 0.15,
-                    "scale": 0.05, "boundary": 0.05}
+                    "scale": 0.05, "boundary": 0.05, "verify": 0.05}
 """Shares of a Detect valve job, roughly as the largest volume spends its time."""

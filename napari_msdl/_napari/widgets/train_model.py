@@ -166,12 +166,16 @@ class TrainModelWidget(ModelJob, Container):
         self._start(train_job, request)
 
     def _on_done(self, model: ValveModel) -> None:
+        from napari_msdl.training.bundle_training import VERIFIED
+
         self.model = model
         record = model.card.detector
-        v = record.figures["validation"]
+        v = record.figures.get(VERIFIED, record.figures["validation"])
+        lost = v.get("failures")
         self.status.value = (f"Wrote {model.path} ({record.seconds / 60:.1f} min); validation "
                              f"position {v['position_error']['mean']:.2f} mm, corner "
-                             f"{v['corner_error']['mean']:.2f} mm. Detect valve and Patterns "
-                             "now use it.")
+                             f"{v['corner_error']['mean']:.2f} mm"
+                             + ("" if lost is None else f", {lost['count']} of {lost['of']} lost")
+                             + ". Detect valve and Patterns now use it.")
         self.out.value = default_output(Path(self.dataset.value))  # never this model's
         self.trained.emit(model.path)
