@@ -166,6 +166,8 @@ def find_valve(volume: Volume, model: ValveModel | str | Path | None = None, *,
         # the detector's work is the first detection's; what the others cost is verification's
         detection = replace(kept.detection, timings=dict(detection.timings))
         first = kept.segmentation
+        for answer in verification.answers:  # none holds on to the feature volume
+            answer.detection.search = None
     detection.search = None
     return ValveResult(detection, first if segment_mesh else None, verification)
 

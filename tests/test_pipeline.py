@@ -62,7 +62,9 @@ def test_verification_keeps_the_valve_where_the_detector_takes_a_brighter_look_a
         == len(v.answers)
     assert doc["timings"]["total"] == result.detection.timings["total"]
     assert result.seconds > result.detection.timings["total"] + v.seconds - 1e-9
-    assert result.detection.search is None  # the feature volume is not held on to
+    # the feature volume is not held on to
+    assert result.detection.search is None and all(a.detection.search is None
+                                                   for a in v.answers)
 
 
 def test_a_clear_first_answer_is_kept_without_searching(tiny_valve_model, look_alike,
