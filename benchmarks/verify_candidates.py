@@ -30,7 +30,7 @@ from napari_msdl.dataset import Dataset
 from napari_msdl.detector import detect, other_modes
 from napari_msdl.evaluation.detection import FAILURE_MM
 from napari_msdl.geometry import position_error
-from napari_msdl.pipeline import VERIFY_BELOW, VERIFY_OTHERS, verification_score
+from napari_msdl.pipeline import VERIFY_BELOW, places_to_weigh, verification_score
 
 
 def answer(volume, det, truth, boundary) -> dict:
@@ -46,12 +46,11 @@ def answer(volume, det, truth, boundary) -> dict:
 def pipeline_rule(answers: list[dict]) -> dict:
     """The answer :func:`napari_msdl.pipeline.verify_detection` keeps: the first if its
     boundary evidence is at least ``VERIFY_BELOW``, else the best verification score among
-    it and the ``VERIFY_OTHERS`` others of highest (positive) detector evidence."""
+    it and the others :func:`~napari_msdl.pipeline.places_to_weigh` picks."""
     first, others = answers[0], answers[1:]
     if first["boundary_evidence"] >= VERIFY_BELOW:
         return first
-    others = sorted((m for m in others if m["detector_evidence"] > 0),
-                    key=lambda m: -m["detector_evidence"])[:VERIFY_OTHERS]
+    others = [others[i] for i in places_to_weigh([m["detector_evidence"] for m in others])]
     return max([first, *others], key=lambda m: verification_score(
         m["boundary_evidence"], m["detector_evidence"]))
 

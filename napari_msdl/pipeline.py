@@ -56,6 +56,13 @@ def verification_score(boundary_evidence: float, detector_evidence: float) -> fl
                  + DETECTOR_WEIGHT * np.clip(detector_evidence, 0.0, DETECTOR_CLIP))
 
 
+def places_to_weigh(detector_evidence: list[float]) -> list[int]:
+    """Which of the other places verification segments: the :data:`VERIFY_OTHERS` whose
+    best box has the highest detector evidence, if above 0; surest first."""
+    order = np.argsort(np.asarray(detector_evidence, dtype=np.float64), kind="stable")[::-1]
+    return [int(i) for i in order if detector_evidence[i] > 0][:VERIFY_OTHERS]
+
+
 @dataclass
 class Answer:
     """One candidate answer of verification: the detection, its mesh and its evidences."""
@@ -193,9 +200,8 @@ def verify_detection(volume: Volume, model: ValveModel, detection: Detection,
         progress("verify", 0, 1)
         others = other_modes(detection)
         places = len(others)
-        evidence = [float(o.stages["scale"].evidence[0]) for o in others]
-        weighed = [others[i] for i in np.argsort(evidence, kind="stable")[::-1]
-                   if evidence[i] > 0][:VERIFY_OTHERS]
+        weighed = [others[i] for i in places_to_weigh(
+            [float(o.stages["scale"].evidence[0]) for o in others])]
         for n, other in enumerate(weighed):
             progress("verify", n, len(weighed))
             seg = segment(volume, other.pose, model.boundary, progress=progress)

@@ -90,3 +90,12 @@ def test_verification_score_weighs_boundary_evidence_and_clipped_detector_eviden
     assert verification_score(0.5 + DETECTOR_CLIP * DETECTOR_WEIGHT + 0.01, 0.0) > \
         verification_score(0.5, 1e6)
 
+
+
+def test_the_places_weighed_are_the_surest_with_positive_evidence():
+    from napari_msdl.pipeline import VERIFY_OTHERS, places_to_weigh
+
+    assert VERIFY_OTHERS == 2
+    assert places_to_weigh([3.0, -1.0, 10.0, 5.0]) == [2, 3]
+    assert places_to_weigh([-1.0, 0.0]) == [] and places_to_weigh([]) == []
+    assert places_to_weigh([4.0]) == [0]
