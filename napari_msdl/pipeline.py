@@ -102,6 +102,17 @@ class Verification:
         """Whether the other places were searched."""
         return self.places > 0
 
+    def summary(self) -> str:
+        """What verification did, in one line (Detect valve's status, ``detect``'s output)."""
+        first = self.answers[0]
+        if not self.searched:
+            return f"verified: boundary evidence {first.boundary_evidence:.2f}"
+        kept = ("kept the detector's box" if self.chosen == 0 else "kept another place "
+                f"(evidence {self.answers[self.chosen].boundary_evidence:.2f})")
+        return (f"verified: boundary evidence {first.boundary_evidence:.2f}, searched "
+                f"{self.places} other places, weighed {len(self.answers) - 1}; {kept}"
+                f" ({self.seconds:.2f} s)")
+
     def to_dict(self) -> dict[str, Any]:
         return {"chosen": self.chosen, "searched": self.searched, "places": self.places,
                 "threshold": VERIFY_BELOW, "seconds": self.seconds,

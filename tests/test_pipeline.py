@@ -99,3 +99,14 @@ def test_the_places_weighed_are_the_surest_with_positive_evidence():
     assert places_to_weigh([3.0, -1.0, 10.0, 5.0]) == [2, 3]
     assert places_to_weigh([-1.0, 0.0]) == [] and places_to_weigh([]) == []
     assert places_to_weigh([4.0]) == [0]
+
+
+def test_the_summary_says_what_verification_did(tiny_valve_model, look_alike):
+    volume, _ = look_alike
+    v = find_valve(volume, load_bundle(tiny_valve_model)).verification
+    line = v.summary()
+    assert f"searched {v.places} other places" in line and "kept another place" in line
+    v.chosen = 0
+    assert "kept the detector's box" in v.summary()
+    v.places = 0
+    assert v.summary() == f"verified: boundary evidence {v.answers[0].boundary_evidence:.2f}"

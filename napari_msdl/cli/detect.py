@@ -14,7 +14,10 @@ def register(subparsers) -> None:
         description="Run the position -> orientation -> scale detector on IMAGE and write "
         "the pose, its 8 corners, the score, per-stage timings and candidates as JSON. When "
         "the model bundle has a boundary model, the valve mesh is also segmented (mean "
-        "shape in the box, deformed along its normals); --mesh writes it as PLY/STL/OBJ.")
+        "shape in the box, deformed along its normals); --mesh writes it as PLY/STL/OBJ. "
+        "With a boundary model the box is also verified by segmentation: when its mesh "
+        "reads little valve boundary, other places are searched and weighed (the JSON's "
+        "'verification' says what was kept).")
     p.add_argument("image", help="volume file (NIfTI, NRRD, MHA/MHD, DICOM folder, TIFF, npy)")
     p.add_argument("--out", required=True, help="JSON file to write")
     p.add_argument("--mesh", default=None, metavar="MESH.ply",
@@ -23,6 +26,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", default=None, help="model folder (default: the bundled model)")
     p.add_argument("--device", choices=("cpu", "cuda"), default=None,
                    help="where to run (default: cuda when available, else cpu)")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="keep the detector's box unverified (faster when no mesh is wanted)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -44,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
     model = load_bundle(args.model)
     if args.mesh and model.boundary is None:
         raise ValueError(f"--mesh needs a model with a boundary model; {model.path} has none")
-    result = find_valve(volume, model, segment_mesh=bool(args.mesh), device=args.device,
-                        progress=tqdm_progress(disable=args.quiet))
+    result = find_valve(volume, model, segment_mesh=bool(args.mesh), verify=args.verify,
+                        device=args.device, progress=tqdm_progress(disable=args.quiet))
     doc = result.to_dict()
     doc["image"] = str(args.image)
     if args.mesh:
@@ -57,4 +62,6 @@ def run(args: argparse.Namespace) -> int:
     mesh = f", mesh {result.segmentation.seconds:.2f} s -> {args.mesh}" if args.mesh else ""
     print(f"valve at ({c[0]:.1f}, {c[1]:.1f}, {c[2]:.1f}) mm, score {det.score:.3f}, "
           f"{det.timings['total']:.2f} s{mesh}; wrote {args.out}")
+    if result.verification is not None:
+        print(result.verification.summary())
     return 0

@@ -10,7 +10,7 @@ from napari_msdl.phantoms import make_phantom
 from napari_msdl.volume import save_volume
 
 
-def test_detect_writes_the_mesh_with_the_valve_topology(tiny_valve_model, tmp_path):
+def test_detect_writes_the_mesh_with_the_valve_topology(tiny_valve_model, tmp_path, capsys):
     case = make_phantom(2000, shape=(56, 56, 44), spacing=1.0)
     save_volume(case.volume, tmp_path / "v.nii.gz")
     assert main(["detect", str(tmp_path / "v.nii.gz"), "--model", str(tiny_valve_model),
@@ -22,6 +22,12 @@ def test_detect_writes_the_mesh_with_the_valve_topology(tiny_valve_model, tmp_pa
     assert set(doc["mesh"]["pose"]) == {"center", "angles", "size"}  # the box of the mesh
     mesh = trimesh.load(tmp_path / "m.ply", process=False)
     np.testing.assert_array_equal(mesh.faces, case.mesh.faces)
+    # the box was verified by segmentation, and the output says so; --no-verify skips it
+    assert "verification" in doc and "verified: boundary evidence" in capsys.readouterr().out
+    assert main(["detect", str(tmp_path / "v.nii.gz"), "--model", str(tiny_valve_model),
+                 "--out", str(tmp_path / "d.json"), "--no-verify", "--quiet"]) == 0
+    doc = json.loads((tmp_path / "d.json").read_text())
+    assert "verification" not in doc and "verified" not in capsys.readouterr().out
 
 
 def test_mesh_without_a_boundary_model_is_a_clear_error(tiny_detector, tmp_path, capsys):

@@ -205,18 +205,6 @@ class DetectValveWidget(Container):
         return path
 
 
-def verification_line(v: Any) -> str:
-    """What verification by segmentation did, in one line."""
-    first = v.answers[0]
-    if not v.searched:
-        return f"verified: boundary evidence {first.boundary_evidence:.2f}"
-    kept = ("kept the detector's box" if v.chosen == 0 else
-            f"kept another place (evidence {v.answers[v.chosen].boundary_evidence:.2f})")
-    return (f"verified: boundary evidence {first.boundary_evidence:.2f}, searched "
-            f"{v.places} other places, weighed {len(v.answers) - 1}; {kept}"
-            f" ({v.seconds:.2f} s)")
-
-
 def describe(result: ValveResult, true_pose: Any = None) -> str:
     """The text the widget shows: the pose, the score, the timings, and errors vs truth."""
     from napari_msdl.geometry import corner_error, position_error
@@ -232,7 +220,7 @@ def describe(result: ValveResult, true_pose: Any = None) -> str:
         lines.append(f"mesh: {result.segmentation.iterations} iterations, "
                      f"{result.segmentation.seconds:.2f} s")
     if result.verification is not None:
-        lines.append(verification_line(result.verification))
+        lines.append(result.verification.summary())
     box = result.segmentation.box() if result.segmentation is not None else None
     if true_pose is not None:
         lines.append(f"vs truth: position {position_error(p, true_pose):.2f} mm, "

@@ -206,19 +206,3 @@ def test_the_model_loads_off_the_gui_thread_once_and_the_bar_never_goes_back(
     assert len(ticks) >= 10  # the event loop kept turning while it loaded
     first = bars[:bars.index(100) + 1]
     assert first == sorted(first) and first[-1] == 100
-
-
-def test_the_status_says_what_verification_did(tiny_valve_model, look_alike):
-    from napari_msdl._napari.widgets.detect_valve import verification_line
-    from napari_msdl.bundle import load_bundle
-    from napari_msdl.pipeline import find_valve
-
-    volume, _ = look_alike
-    v = find_valve(volume, load_bundle(tiny_valve_model)).verification
-    line = verification_line(v)
-    assert f"searched {v.places} other places" in line and "kept another place" in line
-    v.chosen = 0
-    assert "kept the detector's box" in verification_line(v)
-    v.places = 0
-    assert verification_line(v) == \
-        f"verified: boundary evidence {v.answers[0].boundary_evidence:.2f}"
