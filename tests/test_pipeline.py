@@ -2,6 +2,7 @@
 model."""
 
 import numpy as np
+import pytest
 
 from napari_msdl.bundle import load_bundle
 from napari_msdl.evaluation import mesh_error
@@ -30,8 +31,14 @@ def test_bundle_with_boundary_segments_a_mesh_of_the_valve_topology(tiny_valve_m
     assert result.to_dict()["timings"]["boundary"] == seg.seconds
 
 
+@pytest.fixture(scope="module")
+def verified_look_alike(tiny_valve_model, look_alike):
+    """find_valve on the look-alike volume (made once: three tests read it)."""
+    return find_valve(look_alike[0], load_bundle(tiny_valve_model))
+
+
 def test_verification_keeps_the_valve_where_the_detector_takes_a_brighter_look_alike(
-        tiny_valve_model, look_alike):
+        tiny_valve_model, look_alike, verified_look_alike):
     from napari_msdl.detector import detect
     from napari_msdl.geometry import position_error
 
@@ -41,7 +48,7 @@ def test_verification_keeps_the_valve_where_the_detector_takes_a_brighter_look_a
     unverified = find_valve(volume, model, verify=False)
     assert unverified.verification is None
     assert position_error(unverified.detection.pose, truth) > 10
-    result = find_valve(volume, model)
+    result = verified_look_alike
     v = result.verification
     assert v.searched and v.chosen > 0
     from napari_msdl.pipeline import VERIFY_OTHERS
@@ -101,12 +108,12 @@ def test_the_places_weighed_are_the_surest_with_positive_evidence():
     assert places_to_weigh([4.0]) == [0]
 
 
-def test_the_summary_says_what_verification_did(tiny_valve_model, look_alike):
-    volume, _ = look_alike
-    v = find_valve(volume, load_bundle(tiny_valve_model)).verification
+def test_the_summary_says_what_verification_did(verified_look_alike):
+    from dataclasses import replace
+
+    v = verified_look_alike.verification
     line = v.summary()
     assert f"searched {v.places} other places" in line and "kept another place" in line
-    v.chosen = 0
-    assert "kept the detector's box" in v.summary()
-    v.places = 0
-    assert v.summary() == f"verified: boundary evidence {v.answers[0].boundary_evidence:.2f}"
+    assert "kept the detector's box" in replace(v, chosen=0).summary()
+    assert replace(v, places=0).summary() == \
+        f"verified: boundary evidence {v.answers[0].boundary_evidence:.2f}"
