@@ -37,7 +37,7 @@ def answer(volume, det, truth, boundary) -> dict:
     """One answer's errors and evidences."""
     seg = segment(volume, det.pose, boundary)
     return {"position_error": position_error(det.pose, truth),
-            "detector_evidence": float(det.stages["scale"].evidence[0]),
+            "detector_evidence": det.evidence,
             "position_evidence": float(det.stages["position"].evidence[0]),
             "boundary_evidence": boundary_evidence(volume, seg.vertices, det.pose, boundary),
             "seconds": det.timings["total"] + seg.seconds}

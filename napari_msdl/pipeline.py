@@ -73,7 +73,7 @@ class Answer:
 
     @property
     def detector_evidence(self) -> float:
-        return float(self.detection.stages["scale"].evidence[0])
+        return self.detection.evidence
 
     @property
     def score(self) -> float:
@@ -204,20 +204,21 @@ def verify_detection(volume: Volume, model: ValveModel, detection: Detection,
         raise ValueError("verification needs a bundle with a boundary model")
     progress = progress or no_progress
     t0 = time.perf_counter()
-    answers = [Answer(detection, segmentation, boundary_evidence(
-        volume, segmentation.vertices, detection.pose, model.boundary))]
+
+    def weigh(det: Detection, seg: Segmentation) -> Answer:
+        return Answer(det, seg, boundary_evidence(volume, seg.vertices, det.pose,
+                                                  model.boundary))
+    answers = [weigh(detection, segmentation)]
     places = 0
     if answers[0].boundary_evidence < VERIFY_BELOW:
         progress("verify", 0, 1)
         others = other_modes(detection)
         places = len(others)
-        weighed = [others[i] for i in places_to_weigh(
-            [float(o.stages["scale"].evidence[0]) for o in others])]
+        weighed = [others[i] for i in places_to_weigh([o.evidence for o in others])]
         for n, other in enumerate(weighed):
             progress("verify", n, len(weighed))
             seg = segment(volume, other.pose, model.boundary, progress=progress)
-            answers.append(Answer(other, seg, boundary_evidence(
-                volume, seg.vertices, other.pose, model.boundary)))
+            answers.append(weigh(other, seg))
         progress("verify", 1, 1)
     chosen = int(np.argmax([a.score for a in answers]))
     return Verification(answers, chosen, time.perf_counter() - t0, places)

@@ -48,6 +48,12 @@ class Detection:
     search: Search | None = field(default=None, repr=False)
 
     @property
+    def evidence(self) -> float:
+        """The detector's evidence for its best box: the chain's sum of logits (what the
+        ranking uses, and what verification weighs)."""
+        return float(self.stages["scale"].evidence[0])
+
+    @property
     def corners(self) -> np.ndarray:
         """(8, 3) corners of the detected box, mm."""
         return self.pose.corners()
