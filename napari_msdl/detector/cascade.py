@@ -3,24 +3,32 @@
 Seed Fig. 5: shallow sparse nets (5832 sparse x 60 x 1) each reject hypotheses whose
 logit falls below a threshold chosen to keep (nearly) all positives; the main network
 (5832 sparse x 150 x 80 x 50 x 1) scores what is left. At inference each network reads
-only its own active inputs (the first layer's sparsity pattern), gathered for the
-hypotheses still alive, in chunks so memory stays bounded, and scores them through
-:class:`~napari_msdl.sparse.networks.ActiveNet`.
+only its own active inputs (the first layer's sparsity pattern) for the hypotheses still
+alive, in chunks so memory stays bounded: the hypotheses give its first layer (on the
+CPU each filter's few taps, fused with the gather, see
+:mod:`napari_msdl.detector.features`), and
+:meth:`~napari_msdl.sparse.networks.ActiveNet.head_logits` the rest.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from napari_msdl.detector.features import Features
 from napari_msdl.sparse.networks import ActiveNet
 
-Gather = Callable[[np.ndarray, np.ndarray], Features]
-"""``gather(inputs (K,), hypotheses (n,)) -> Features`` (n, K) of those hypotheses."""
+
+class Hypotheses(Protocol):
+    """What a stage scores: :class:`~napari_msdl.detector.hypotheses.PositionHypotheses`
+    or :class:`~napari_msdl.detector.hypotheses.BoxHypotheses`."""
+
+    def first_layer(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
+        """``net``'s first layer (len(idx), H) on the hypotheses ``idx``."""
+
 
 REJECT_OFFSET = 1.0e4
 """Subtracted from the logit of a hypothesis per cascade level it did not pass."""
@@ -61,7 +69,7 @@ class StageNets:
         return self
 
     @torch.no_grad()
-    def score(self, gather: Gather, n: int, chunk: int = 8192,
+    def score(self, hyps: Hypotheses, n: int, chunk: int = 8192,
               report: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, int]:
         """Logits (n,) of hypotheses 0..n-1, and how many passed the cascade.
 
@@ -76,18 +84,17 @@ class StageNets:
         levels = len(self.cascade)
         for start in range(0, n, chunk):
             alive = np.arange(start, min(n, start + chunk))
-            for level, (net, inputs, thr) in enumerate(
-                    zip(self._compiled, self.inputs, self.thresholds, strict=False)):
+            for level, (net, thr) in enumerate(
+                    zip(self._compiled, self.thresholds, strict=False)):
                 if alive.size == 0:
                     break
-                f = gather(inputs, alive)
-                logit = net(f.x, f.mean, f.std)
+                logit = net.head_logits(hyps.first_layer(net, alive))
                 keep = logit >= thr
                 out[alive[~keep]] = logit[~keep] - REJECT_OFFSET * (levels - level)
                 alive = alive[keep]
             if alive.size:
-                f = gather(self.inputs[-1], alive)
-                out[alive] = self._compiled[-1](f.x, f.mean, f.std)
+                main = self._compiled[-1]
+                out[alive] = main.head_logits(hyps.first_layer(main, alive))
             passed += alive.size
             if report is not None:
                 report(min(n, start + chunk), n)

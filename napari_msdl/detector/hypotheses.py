@@ -34,12 +34,15 @@ from napari_msdl._io import check_keys, check_number
 from napari_msdl.detector.features import (
     FeatureVolume,
     base_index,
+    boxes_first_layer,
     gather_boxes,
     gather_shifted,
     pattern_offsets,
     shift_offsets,
+    shifted_first_layer,
 )
 from napari_msdl.sparse.grid import GRID_SIZE
+from napari_msdl.sparse.networks import ActiveNet
 from napari_msdl.volume.resample import resample_to
 from napari_msdl.volume.volume import Volume
 
@@ -328,6 +331,16 @@ class PositionHypotheses:
         """Features (len(idx), len(inputs)) of hypotheses ``idx``."""
         return gather_shifted(self.fv, self._bases[idx], self._offsets(inputs), self.device)
 
+    def first_layer(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
+        """``net``'s first layer (len(idx), H) on hypotheses ``idx``: fused with the gather
+        on the CPU (:func:`~napari_msdl.detector.features.shifted_first_layer`), gathered
+        then multiplied on other devices."""
+        if str(self.device) == "cpu":
+            return shifted_first_layer(self.fv, self._bases[idx], self._offsets(net.columns),
+                                       net.taps())
+        f = self.gather(net.columns, idx)
+        return net.first_layer(f.x, f.mean, f.std)
+
 
 @dataclass
 class BoxHypotheses:
@@ -354,6 +367,16 @@ class BoxHypotheses:
         """Features (len(idx), len(inputs)) of hypotheses ``idx``."""
         return gather_boxes(self.fv, self.centers[idx], self.rotations[idx], self.sizes[idx],
                             self._offsets(inputs), self.device)
+
+    def first_layer(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
+        """``net``'s first layer (len(idx), H) on hypotheses ``idx``: fused with the gather
+        on the CPU (:func:`~napari_msdl.detector.features.boxes_first_layer`), gathered
+        then multiplied on other devices."""
+        if str(self.device) == "cpu":
+            return boxes_first_layer(self.fv, self.centers[idx], self.rotations[idx],
+                                     self.sizes[idx], self._offsets(net.columns), net.taps())
+        f = self.gather(net.columns, idx)
+        return net.first_layer(f.x, f.mean, f.std)
 
     def take(self, idx: np.ndarray) -> BoxHypotheses:
         """The hypotheses ``idx`` only."""

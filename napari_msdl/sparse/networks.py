@@ -203,6 +203,25 @@ class SADNN(nn.Module):
         return p.numpy() if is_numpy else p
 
 
+@dataclass(frozen=True, eq=False)
+class FirstLayer:
+    """A network's sparse first layer as the fused kernels read it.
+
+    ``tap_index`` (H, T) int64: per filter, the positions (into the network's active
+    inputs) of its nonzero weights, ``tap_weight`` (H, T) float32 those weights (padded
+    with zero weights to the longest filter), ``bias`` (H,) float32, and the patch
+    normalisation: ``(w . (x - mean)) / (std + eps) + b`` when ``normalize``, else
+    ``w . x + b``. Made by :meth:`ActiveNet.taps`; read by the fused kernels of
+    :mod:`napari_msdl.detector.features`.
+    """
+
+    tap_index: np.ndarray
+    tap_weight: np.ndarray
+    bias: np.ndarray
+    eps: float
+    normalize: bool
+
+
 class ActiveNet:
     """A SADNN on its active inputs, weights prepared once: the one inference path.
 
@@ -237,10 +256,11 @@ class ActiveNet:
         return len(self.columns)
 
     @torch.no_grad()
-    def logits(self, x: torch.Tensor | np.ndarray, mean: torch.Tensor | None = None,
-               std: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (N,) float32 of the active inputs ``x`` (N, K), on the weights' device;
-        ``mean`` and ``std`` (N,): the rows' statistics, when the caller has them."""
+    def first_layer(self, x: torch.Tensor | np.ndarray, mean: torch.Tensor | None = None,
+                    std: torch.Tensor | None = None) -> torch.Tensor:
+        """The first layer's output (N, H) float32 (normalised, biased, before its
+        activation) for the active inputs ``x`` (N, K), on the weights' device; ``mean``
+        and ``std`` (N,): the rows' statistics, when the caller has them."""
         x = torch.as_tensor(x).to(self.weight_t.device, torch.float32)
         check_active_width(x, self.n_active)
         h = x @ self.weight_t
@@ -252,7 +272,41 @@ class ActiveNet:
             h = (h - mean * self.weight_sum) / std
         if self.bias is not None:
             h = h + self.bias
-        return self.head(h).reshape(-1).float()
+        return h
+
+    @torch.no_grad()
+    def head_logits(self, h: torch.Tensor) -> np.ndarray:
+        """Logits (N,) float32 NumPy, on the CPU, from a first layer's output ``h`` (N, H)
+        (:meth:`first_layer`, or a fused kernel of the detector's gathers)."""
+        return self.head(h.to(self.weight_t.device)).reshape(-1).float().cpu().numpy()
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor | np.ndarray, mean: torch.Tensor | None = None,
+               std: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (N,) float32 of the active inputs ``x`` (N, K), on the weights' device;
+        ``mean`` and ``std`` (N,): the rows' statistics, when the caller has them."""
+        return self.head(self.first_layer(x, mean, std)).reshape(-1).float()
+
+    def taps(self) -> FirstLayer:
+        """The first layer as per-filter taps (made once): for each of the H filters the
+        positions (into :attr:`columns`) and values of its nonzero weights, padded with
+        zero weights to the longest. A sparse filter reads a dozen or two of the
+        hundreds of inputs the network reads; the fused kernels of
+        :mod:`napari_msdl.detector.features` multiply only those."""
+        if not hasattr(self, "_taps"):
+            w = self.weight_t.t().cpu().numpy().astype(np.float32)  # (H, K)
+            nonzero = w != 0
+            width = max(1, int(nonzero.sum(1).max())) if w.size else 1
+            index = np.zeros((w.shape[0], width), dtype=np.int64)
+            weight = np.zeros((w.shape[0], width), dtype=np.float32)
+            for j in range(w.shape[0]):
+                cols = np.flatnonzero(nonzero[j])
+                index[j, :len(cols)] = cols
+                weight[j, :len(cols)] = w[j, cols]
+            bias = (np.zeros(w.shape[0], np.float32) if self.bias is None
+                    else self.bias.detach().cpu().numpy().astype(np.float32))
+            self._taps = FirstLayer(index, weight, bias, self.eps, self.normalize)
+        return self._taps
 
     def __call__(self, x: torch.Tensor | np.ndarray, mean: torch.Tensor | None = None,
                  std: torch.Tensor | None = None) -> np.ndarray:

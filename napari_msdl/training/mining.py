@@ -27,7 +27,7 @@ def _score(nets: StageNets, fv: FeatureVolume, stride: int) -> tuple[PositionHyp
                                                                      np.ndarray]:
     nets.refresh()
     hyps = PositionHypotheses(fv, data_voxels(fv, stride))
-    logits, _ = nets.score(hyps.gather, len(hyps), 16384)
+    logits, _ = nets.score(hyps, len(hyps), 16384)
     return hyps, logits
 
 

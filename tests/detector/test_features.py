@@ -72,3 +72,42 @@ def test_linear_image_is_sampled_exactly():
                          F.pattern_offsets(inputs)).numpy()[0]
     pts = pose.to_world(F.pattern_offsets(inputs))
     np.testing.assert_allclose(got, 5.0 + pts @ coef, atol=1e-4)
+
+
+def _active_net(seed: int, density: float, normalize: bool = True):
+    import torch
+
+    from napari_msdl.sparse import SADNN, NetworkConfig
+    from napari_msdl.sparse.networks import ActiveNet
+
+    net = SADNN(NetworkConfig(hidden=(20, 8), normalize=normalize), seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    net.first.set_mask_((torch.rand(net.first.mask.shape, generator=g) < density).float())
+    return ActiveNet(net)
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_fused_first_layers_equal_gathering_then_multiplying(fv, normalize):
+    """The fused kernels (each filter's taps read from a scratch row, its moments taken
+    there) give the first layer that gathering the samples and multiplying them by the
+    compacted first layer gives, for both gathers, boxes at the border included."""
+    net = _active_net(4, 0.004, normalize)
+    assert net.taps().tap_index.shape[1] < net.n_active  # each filter reads a few of them
+    rng = np.random.default_rng(6)
+    vox = position_voxels(fv, 2)
+    bases = F.base_index(vox, fv.data.shape)
+    offsets = F.shift_offsets(net.columns, fv.data.shape)
+    f = F.gather_shifted(fv, bases, offsets)
+    np.testing.assert_allclose(F.shifted_first_layer(fv, bases, offsets, net.taps()).numpy(),
+                               net.first_layer(f.x, f.mean, f.std).numpy(),
+                               rtol=1e-4, atol=1e-4)
+    n = 300
+    centers = fv.origin + rng.random((n, 3)) * np.array(fv.data.shape) * fv.spacing
+    centers[:30] -= 15.0  # reaching out of the volume: the border path
+    rotations = rotation_matrices(rng.normal(size=(n, 3)))
+    sizes = rng.uniform(10, 25, size=(n, 3))
+    box_offsets = F.pattern_offsets(net.columns)
+    f = F.gather_boxes(fv, centers, rotations, sizes, box_offsets)
+    got = F.boxes_first_layer(fv, centers, rotations, sizes, box_offsets, net.taps()).numpy()
+    np.testing.assert_allclose(got, net.first_layer(f.x, f.mean, f.std).numpy(),
+                               rtol=1e-4, atol=1e-4)

@@ -127,3 +127,23 @@ def test_half_precision_samples_are_kept_half_and_scored_in_float32():
     net = SADNN(cascade_net_config(), seed=0)
     with torch.no_grad():
         np.testing.assert_allclose(net(data.x).numpy(), net(data.x.float()).numpy(), rtol=1e-6)
+
+
+def test_taps_are_each_filters_nonzero_weights():
+    """ActiveNet.taps(): per filter the positions and values of its nonzero first-layer
+    weights (padded with zero weights), which rebuild the compacted layer exactly."""
+    from napari_msdl.sparse.networks import ActiveNet
+
+    model = SADNN(main_net_config(), seed=3)
+    _sparsify(model, 0.004, seed=4)
+    net = ActiveNet(model)
+    taps = net.taps()
+    dense = np.zeros((net.weight_t.shape[1], net.n_active), dtype=np.float32)
+    for j in range(dense.shape[0]):
+        np.add.at(dense[j], taps.tap_index[j], taps.tap_weight[j])
+    np.testing.assert_array_equal(dense, net.weight_t.t().numpy())
+    nonzero = (net.weight_t != 0).sum(0).numpy()
+    assert taps.tap_index.shape[1] == nonzero.max() < net.n_active
+    np.testing.assert_array_equal((taps.tap_weight != 0).sum(1), nonzero)
+    np.testing.assert_array_equal(taps.bias, model.first.bias.detach().numpy())
+    assert net.taps() is taps  # made once
