@@ -125,7 +125,7 @@ class Search:
         ``label``; and how many passed the cascade."""
         self.report(label, 0, len(hyps))
         return self.model.stages[stage].score(
-            hyps.gather, len(hyps), self.params.chunk,
+            hyps, len(hyps), self.params.chunk,
             lambda done, total: self.report(label, done, total))
 
     def score(self, label: str, stage: str, hyps, base: np.ndarray, k: int,
@@ -196,25 +196,42 @@ def refine_positions(search: Search, coarse: StageResult) -> StageResult:
     return _refined(search, coarse)[0]
 
 
+def refine_steps(stride: int, radius: int) -> list[tuple[int, int]]:
+    """The coarse-to-fine steps of position refinement: ``(step, radius)`` in voxels,
+    halving from half the stride down to 1 (radius 1 each, so every voxel between the
+    grid points is reachable), the last at step 1 with ``radius``. Stride 2 is one step,
+    (1, radius); stride 4 is (2, 1) then (1, radius)."""
+    steps = []
+    step = stride // 2
+    while step > 1:
+        steps.append((step, 1))
+        step //= 2
+    return [*steps, (1, radius)]
+
+
 def _refined(search: Search, coarse: StageResult) -> tuple[StageResult, np.ndarray]:
     """:func:`refine_positions`, and per refined candidate the index of its coarse one."""
     t0 = time.perf_counter()
     params = search.params
     if not params.position_refine or params.position_stride == 1 or len(coarse) == 0:
         return coarse, np.arange(len(coarse))
-    fine = PositionHypotheses(search.fv, _neighbourhoods(search.fv, coarse.voxels,
-                                                         params.position_refine),
-                              search.device)
-    logits, passed = search.logits("position refine", "position", fine)
-    pick = _best_per_candidate(logits, len(coarse), fine.voxels)
+    voxels, origin = coarse.voxels, np.arange(len(coarse))
+    n_hyps, passed = coarse.hypotheses, coarse.passed_cascade
+    for step, radius in refine_steps(params.position_stride, params.position_refine):
+        fine = PositionHypotheses(search.fv, _neighbourhoods(search.fv, voxels, radius, step),
+                                  search.device)
+        logits, n_passed = search.logits("position refine", "position", fine)
+        pick = _best_per_candidate(logits, len(voxels), fine.voxels)
+        origin = origin[pick // (len(fine) // len(voxels))]
+        voxels = fine.voxels[pick]
+        n_hyps, passed = n_hyps + len(fine), passed + n_passed
     logit = logits[pick].astype(np.float64)
     n = len(pick)
     refined = StageResult(fine.centers[pick], np.broadcast_to(np.eye(3), (n, 3, 3)).copy(),
                           coarse.sizes[:1].repeat(n, 0), _sigmoid(logit), _log_sigmoid(logit),
-                          logit, coarse.hypotheses + len(fine),
-                          coarse.passed_cascade + passed,
-                          coarse.seconds + time.perf_counter() - t0, voxels=fine.voxels[pick])
-    return refined, pick // (len(fine) // len(coarse))
+                          logit, n_hyps, passed, coarse.seconds + time.perf_counter() - t0,
+                          voxels=voxels)
+    return refined, origin
 
 
 def search_orientation(search: Search, position: StageResult) -> StageResult:
@@ -258,12 +275,14 @@ def search_scale(search: Search, orientation: StageResult) -> StageResult:
     return _result(hyps.take(scored.top), scored, len(hyps), scored.passed, t0)
 
 
-def _neighbourhoods(fv: FeatureVolume, voxels: np.ndarray, radius: int) -> np.ndarray:
-    """For each voxel (K, 3), the voxels within ``radius`` along every axis (identity
-    first), kept inside the searchable part of the feature volume: (K * J, 3)."""
+def _neighbourhoods(fv: FeatureVolume, voxels: np.ndarray, radius: int,
+                    step: int = 1) -> np.ndarray:
+    """For each voxel (K, 3), the voxels within ``radius`` steps of ``step`` voxels along
+    every axis (identity first), kept inside the searchable part of the feature volume:
+    (K * J, 3)."""
     r = np.arange(-radius, radius + 1)
     offsets = np.stack(np.meshgrid(r, r, r, indexing="ij"), -1).reshape(-1, 3)
-    offsets = offsets[np.argsort(np.abs(offsets).sum(1), kind="stable")]
+    offsets = offsets[np.argsort(np.abs(offsets).sum(1), kind="stable")] * step
     hi = np.array(fv.data.shape) - fv.pad - 1
     return np.clip(voxels[:, None] + offsets[None], fv.pad, hi).reshape(-1, 3)
 

@@ -224,3 +224,21 @@ def test_other_modes_are_places_apart_from_the_detection_and_each_other(model, v
     det.search = None
     with pytest.raises(ValueError, match="other_modes"):
         other_modes(det)
+
+
+def test_position_refinement_goes_coarse_to_fine_from_any_stride():
+    """Refinement steps halve from half the stride to 1 voxel, so every voxel between the
+    grid points can be reached (stride 2: one step, as before)."""
+    from napari_msdl.detector.stages import _neighbourhoods, refine_steps
+
+    assert refine_steps(2, 1) == [(1, 1)]
+    assert refine_steps(3, 1) == [(1, 1)]
+    assert refine_steps(4, 1) == [(2, 1), (1, 1)]
+    assert refine_steps(8, 2) == [(4, 1), (2, 1), (1, 2)]
+    for stride in (2, 3, 4, 8):
+        reach = sum(step * radius for step, radius in refine_steps(stride, 1))
+        assert reach >= stride // 2  # half the gap between grid points
+    fv = type("FV", (), {"data": np.zeros((40, 40, 40)), "pad": 5})()
+    near = _neighbourhoods(fv, np.array([[20, 20, 20]]), 1, step=2)
+    assert near.shape == (27, 3) and near[0].tolist() == [20, 20, 20]
+    assert set(np.unique(near - 20)) == {-2, 0, 2}
