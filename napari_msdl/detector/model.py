@@ -85,9 +85,9 @@ class SearchParams:
     position_refine: int = 1
     top_position: int = 60
     orientation_jitter: int = 1
-    orientation_refine: int = 20
+    orientation_refine: int = 10
     refine_jitter: int = 7
-    top_orientation: int = 30
+    top_orientation: int = 20
     scale_jitter: int = 1
     top_scale: int = 20
     average: int = 10
