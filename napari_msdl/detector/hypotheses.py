@@ -333,9 +333,10 @@ class PositionHypotheses:
 
     def first_layer(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
         """``net``'s first layer (len(idx), H) on hypotheses ``idx``: fused with the gather
-        on the CPU (:func:`~napari_msdl.detector.features.shifted_first_layer`), gathered
-        then multiplied on other devices."""
-        if str(self.device) == "cpu":
+        on the CPU for a sparse layer (:func:`~napari_msdl.detector.features.shifted_first_layer`,
+        :attr:`~napari_msdl.sparse.networks.ActiveNet.fusable`), else gathered then
+        multiplied."""
+        if str(self.device) == "cpu" and net.fusable:
             return shifted_first_layer(self.fv, self._bases[idx], self._offsets(net.columns),
                                        net.taps())
         f = self.gather(net.columns, idx)
@@ -370,9 +371,10 @@ class BoxHypotheses:
 
     def first_layer(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
         """``net``'s first layer (len(idx), H) on hypotheses ``idx``: fused with the gather
-        on the CPU (:func:`~napari_msdl.detector.features.boxes_first_layer`), gathered
-        then multiplied on other devices."""
-        if str(self.device) == "cpu":
+        on the CPU for a sparse layer (:func:`~napari_msdl.detector.features.boxes_first_layer`,
+        :attr:`~napari_msdl.sparse.networks.ActiveNet.fusable`), else gathered then
+        multiplied."""
+        if str(self.device) == "cpu" and net.fusable:
             return boxes_first_layer(self.fv, self.centers[idx], self.rotations[idx],
                                      self.sizes[idx], self._offsets(net.columns), net.taps())
         f = self.gather(net.columns, idx)

@@ -222,6 +222,13 @@ class FirstLayer:
     normalize: bool
 
 
+FUSE_BELOW = 32
+"""A first layer goes through the fused kernels when its widest filter reads at most
+1/32 of the network's inputs (the bundled nets: 1/46 to 1/97; a dense one: 1/1). Per
+hypothesis the fused kernels do filters x taps scalar multiply-adds; the dense path
+writes the K samples out and does filters x K multiply-adds in BLAS, ~50x faster each."""
+
+
 class ActiveNet:
     """A SADNN on its active inputs, weights prepared once: the one inference path.
 
@@ -307,6 +314,13 @@ class ActiveNet:
                     else self.bias.detach().cpu().numpy().astype(np.float32))
             self._taps = FirstLayer(index, weight, bias, self.eps, self.normalize)
         return self._taps
+
+    @property
+    def fusable(self) -> bool:
+        """Whether the fused kernels should apply this first layer: its filters each read
+        at most 1/:data:`FUSE_BELOW` of the network's inputs. A dense or lightly pruned
+        layer is faster as one dense product (BLAS) after the gather."""
+        return self.taps().tap_index.shape[1] * FUSE_BELOW <= self.n_active
 
     def __call__(self, x: torch.Tensor | np.ndarray, mean: torch.Tensor | None = None,
                  std: torch.Tensor | None = None) -> np.ndarray:

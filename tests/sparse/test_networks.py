@@ -147,3 +147,18 @@ def test_taps_are_each_filters_nonzero_weights():
     np.testing.assert_array_equal((taps.tap_weight != 0).sum(1), nonzero)
     np.testing.assert_array_equal(taps.bias, model.first.bias.detach().numpy())
     assert net.taps() is taps  # made once
+
+
+def test_only_sparse_first_layers_are_fused():
+    """A dense (or lightly pruned) first layer is faster as one dense product: the fused
+    kernels take only layers whose filters each read at most 1/FUSE_BELOW of the inputs."""
+    from napari_msdl.sparse.networks import FUSE_BELOW, ActiveNet
+
+    sparse = SADNN(main_net_config(), seed=3)
+    _sparsify(sparse, 0.004, seed=4)
+    assert ActiveNet(sparse).fusable
+    dense = SADNN(NetworkConfig(n_inputs=640, hidden=(8,), dense=True), seed=0)
+    assert not ActiveNet(dense).fusable
+    half = SADNN(main_net_config(), seed=5)
+    _sparsify(half, 2.0 / FUSE_BELOW, seed=6)
+    assert not ActiveNet(half).fusable
