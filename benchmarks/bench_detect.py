@@ -15,7 +15,8 @@ each; medians and bests over ``--repeat`` rounds are reported:
   widget and ``napari-msdl detect --mesh`` run), on a second phantom (``--valve-seed``)
   whose valve the bundled model finds, and on the detection volume (whose valve it
   loses, so verification searches other places there: the worst case);
-* the dense baseline's detection (``--dense-model``);
+* the dense baseline's detection (``--dense-model``), with the sparse model's search
+  parameters (the same hypotheses per stage; what differs is the networks);
 * the reference cost: ``scipy.ndimage.map_coordinates`` (order 1) of 1 M random points
   in a volume of the same shape; every time is also given as a ratio to it, so figures
   from different machines compare.
@@ -182,7 +183,8 @@ def main() -> None:
                                                                  device="cpu")
     if args.dense_model:
         dense = load_bundle(args.dense_model).detector
-        runs["dense"] = lambda: detect(case.volume, dense, device="cpu")
+        search = bundle.detector.search.to_dict()  # the same hypotheses as the sparse run
+        runs["dense"] = lambda: detect(case.volume, dense, device="cpu", **search)
     shape = tuple(args.shape)
     times: dict[str, list] = {name: [] for name in [*runs, "reference"]}
     last = {name: run() for name, run in runs.items()}  # warm-up

@@ -242,3 +242,20 @@ def test_position_refinement_goes_coarse_to_fine_from_any_stride():
     near = _neighbourhoods(fv, np.array([[20, 20, 20]]), 1, step=2)
     assert near.shape == (27, 3) and near[0].tolist() == [20, 20, 20]
     assert set(np.unique(near - 20)) == {-2, 0, 2}
+
+
+def test_fused_and_gathered_first_layers_detect_the_same_box(model, volume, monkeypatch):
+    """The CPU's fused sparse first layers and the gather-then-multiply path (the GPU's,
+    and the CPU's for dense layers) are one detector: the same candidates, the same box."""
+    import napari_msdl.sparse.networks as networks
+
+    assert all(net.fusable for nets in model.stages.values() for net in nets._compiled)
+    fused = detect(volume, model, device="cpu")
+    monkeypatch.setattr(networks, "FUSE_BELOW", 10 ** 9)
+    assert not any(net.fusable for nets in model.stages.values() for net in nets._compiled)
+    gathered = detect(volume, model, device="cpu")
+    np.testing.assert_allclose(fused.pose.center, gathered.pose.center, atol=1e-4)
+    np.testing.assert_allclose(fused.pose.size, gathered.pose.size, atol=1e-4)
+    for name in STAGES:
+        np.testing.assert_allclose(fused.stages[name].evidence, gathered.stages[name].evidence,
+                                   rtol=1e-3, atol=1e-3)
