@@ -13,7 +13,7 @@ CPU each filter's few taps, fused with the gather, see
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -41,7 +41,6 @@ class StageNets:
     cascade: list[torch.nn.Module]
     thresholds: list[float]
     main: torch.nn.Module
-    inputs: list[np.ndarray] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if len(self.cascade) != len(self.thresholds):
@@ -53,7 +52,6 @@ class StageNets:
         """Re-read every network's active inputs and inference weights (after training,
         loading or moving to a device)."""
         self._compiled = [ActiveNet(n) for n in self.networks]
-        self.inputs = [c.columns for c in self._compiled]
 
     @property
     def networks(self) -> list[torch.nn.Module]:

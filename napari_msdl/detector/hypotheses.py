@@ -307,8 +307,25 @@ class _OffsetCache:
         return self._cache[key]
 
 
+class _Scorable:
+    """What both kinds of hypotheses share: a network's first layer on some of them."""
+
+    device: str | torch.device
+
+    def first_layer(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
+        """``net``'s first layer (len(idx), H) on hypotheses ``idx``: fused with the gather
+        on the CPU for a sparse layer (:func:`~napari_msdl.detector.features.shifted_first_layer`,
+        :func:`~napari_msdl.detector.features.boxes_first_layer`;
+        :attr:`~napari_msdl.sparse.networks.ActiveNet.fusable`), else gathered then
+        multiplied (dense layers, other devices)."""
+        if str(self.device) == "cpu" and net.fusable:
+            return self._fused(net, idx)
+        f = self.gather(net.columns, idx)
+        return net.first_layer(f.x, f.mean, f.std)
+
+
 @dataclass
-class PositionHypotheses:
+class PositionHypotheses(_Scorable):
     """Axis-aligned boxes of the mean size centred half a voxel above ``voxels`` (N, 3)."""
 
     fv: FeatureVolume
@@ -331,20 +348,13 @@ class PositionHypotheses:
         """Features (len(idx), len(inputs)) of hypotheses ``idx``."""
         return gather_shifted(self.fv, self._bases[idx], self._offsets(inputs), self.device)
 
-    def first_layer(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
-        """``net``'s first layer (len(idx), H) on hypotheses ``idx``: fused with the gather
-        on the CPU for a sparse layer (:func:`~napari_msdl.detector.features.shifted_first_layer`,
-        :attr:`~napari_msdl.sparse.networks.ActiveNet.fusable`), else gathered then
-        multiplied."""
-        if str(self.device) == "cpu" and net.fusable:
-            return shifted_first_layer(self.fv, self._bases[idx], self._offsets(net.columns),
-                                       net.taps())
-        f = self.gather(net.columns, idx)
-        return net.first_layer(f.x, f.mean, f.std)
+    def _fused(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
+        return shifted_first_layer(self.fv, self._bases[idx], self._offsets(net.columns),
+                                   net.taps())
 
 
 @dataclass
-class BoxHypotheses:
+class BoxHypotheses(_Scorable):
     """Oriented boxes: ``centers`` (N, 3) mm, ``rotations`` (N, 3, 3), ``sizes`` (N, 3) mm."""
 
     fv: FeatureVolume
@@ -369,16 +379,9 @@ class BoxHypotheses:
         return gather_boxes(self.fv, self.centers[idx], self.rotations[idx], self.sizes[idx],
                             self._offsets(inputs), self.device)
 
-    def first_layer(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
-        """``net``'s first layer (len(idx), H) on hypotheses ``idx``: fused with the gather
-        on the CPU for a sparse layer (:func:`~napari_msdl.detector.features.boxes_first_layer`,
-        :attr:`~napari_msdl.sparse.networks.ActiveNet.fusable`), else gathered then
-        multiplied."""
-        if str(self.device) == "cpu" and net.fusable:
-            return boxes_first_layer(self.fv, self.centers[idx], self.rotations[idx],
-                                     self.sizes[idx], self._offsets(net.columns), net.taps())
-        f = self.gather(net.columns, idx)
-        return net.first_layer(f.x, f.mean, f.std)
+    def _fused(self, net: ActiveNet, idx: np.ndarray) -> torch.Tensor:
+        return boxes_first_layer(self.fv, self.centers[idx], self.rotations[idx],
+                                 self.sizes[idx], self._offsets(net.columns), net.taps())
 
     def take(self, idx: np.ndarray) -> BoxHypotheses:
         """The hypotheses ``idx`` only."""
