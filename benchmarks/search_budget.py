@@ -56,12 +56,13 @@ def main() -> None:
                    default=Path(__file__).parent / "results" / "search_budget.json")
     args = p.parse_args()
     variants = {"default": {}, **{name: json.loads(js) for name, js in args.variant}}
-    model = load_bundle(args.model).detector
+    bundle = load_bundle(args.model)
+    model = bundle.detector
     for overrides in variants.values():  # checked before any work
         model.search.replace(**{k: v for k, v in overrides.items() if k != "precision"})
     cases = Dataset.open(args.data).annotated
     if args.validation:
-        ids = set(load_bundle(args.model).card.detector.data.get("val_ids") or [])
+        ids = set(bundle.card.detector.data.get("val_ids") or [])
         cases = [c for c in cases if c.id in ids]
     cases = cases[:args.cases]
     rows: dict[str, list[dict]] = {name: [] for name in variants}
